@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Build or fetch one pinned tool into a cache outside the repository, keyed by tool and
+# version, so a second run reuses it. Prints the directory holding the tool's binaries.
+#
+#   hack/install-tool.sh kubernetes v1.36.3   -> kube-apiserver, kube-controller-manager, kube-scheduler
+#   hack/install-tool.sh etcd v3.6.16         -> etcd
+#   hack/install-tool.sh kwok v0.8.0          -> kwok, kwokctl
+#   hack/install-tool.sh helm v3.22.0         -> helm  (helm4 v4.3.1 -> helm4)
+#   hack/install-tool.sh keda v2.21.0         -> CRD manifests under crds/ (and, later, binaries)
+#
+# Versions are pinned in the Makefile; this script only knows how to build each tool.
+set -euo pipefail
+
+tool=${1:?usage: install-tool.sh TOOL VERSION}
+version=${2:?usage: install-tool.sh TOOL VERSION}
+
+cache_root=${QUEUEFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/queuefleet}
+dest="$cache_root/tools/$tool-$version"
+stamp="$dest/.complete"
+
+if [[ -f "$stamp" ]]; then
+  echo "$dest"
+  exit 0
+fi
+
+# Go downloads and build cache live outside the repository too, shared by every tool.
+export GOMODCACHE="$cache_root/go/mod"
+export GOCACHE="$cache_root/go/build"
+export GOFLAGS="-mod=mod -buildvcs=false"
+export CGO_ENABLED=0
+export GOTOOLCHAIN=local
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rm -rf "$dest"
+mkdir -p "$dest/bin"
+
+log() { echo "install-tool: $tool $version: $*" >&2; }
+
+# A throwaway module that requires the tool's module, so `go build` of its commands
+# resolves the module graph exactly as the tool's own go.mod pins it.
+wrapper_module() {
+  local module=$1
+  (cd "$work" && go mod init queuefleet.dev/tools/"$tool" >/dev/null 2>&1 && go mod edit -require="$module@$version")
+}
+
+build() {  # build OUTPUT PACKAGE [LDFLAGS]
+  local out=$1 pkg=$2 ldflags=${3:-}
+  log "building $out from $pkg"
+  (cd "$work" && go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/bin/$out" "$pkg")
+}
+
+case "$tool" in
+  kubernetes)
+    # k8s.io/kubernetes points its staging modules (k8s.io/api, ...) at ./staging with
+    # replace lines; a consumer must replace them with the published v0.x tags instead.
+    wrapper_module k8s.io/kubernetes
+    (cd "$work" && go mod download -json "k8s.io/kubernetes@$version" >"$work/k8s.json")
+    upstream_gomod=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["GoMod"])' "$work/k8s.json")
+    staging_version="v0.${version#v1.}"
+    sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9.-]*\) => ./staging/src/.*#\1#p' "$upstream_gomod" | while read -r m; do
+      (cd "$work" && go mod edit -replace="$m=$m@$staging_version")
+    done
+    minor=${version#v1.}; minor=${minor%%.*}
+    ld=""
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+      ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+    done
+    for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+      build "$cmd" "k8s.io/kubernetes/cmd/$cmd" "$ld"
+    done
+    ;;
+  etcd)
+    wrapper_module go.etcd.io/etcd/server/v3
+    build etcd go.etcd.io/etcd/server/v3 "-X go.etcd.io/etcd/api/v3/version.GitSHA=$version"
+    ;;
+  kwok)
+    wrapper_module sigs.k8s.io/kwok
+    ld="-X sigs.k8s.io/kwok/pkg/consts.Version=$version"
+    build kwok sigs.k8s.io/kwok/cmd/kwok "$ld"
+    build kwokctl sigs.k8s.io/kwok/cmd/kwokctl "$ld"
+    ;;
+  helm|helm4)
+    major=${version%%.*}
+    module=helm.sh/helm
+    [[ "$major" != v2 && "$major" != v1 ]] && module="helm.sh/helm/$major"
+    wrapper_module "$module"
+    build "$tool" "$module/cmd/helm" "-X $module/internal/version.version=$version"
+    ;;
+  keda)
+    # The CRDs ship inside the module; the API server validates ScaledObjects against them.
+    (cd "$work" && go mod download -json "github.com/kedacore/keda/v2@$version" >"$work/keda.json")
+    src=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Dir"])' "$work/keda.json")
+    mkdir -p "$dest/crds"
+    cp "$src"/config/crd/bases/*.yaml "$dest/crds/"
+    chmod -R u+w "$dest/crds"
+    ;;
+  *)
+    echo "install-tool: unknown tool '$tool'" >&2
+    exit 2
+    ;;
+esac
+
+touch "$stamp"
+echo "$dest"

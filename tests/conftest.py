@@ -1,0 +1,79 @@
+"""Session fixtures that start the real components; a test's tier is the folder it lives in.
+
+tests/unit      no processes
+tests/temporal  the Temporal dev server (and Prometheus scraping it)
+tests/cluster   the kwok control plane (or any cluster named by QUEUEFLEET_KUBECONFIG)
+tests/e2e       Temporal, the control plane and the operator together
+
+When CI is set, a component that cannot be found fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from tests.testbed.process import TestbedError, artifacts_dir
+from tests.testbed.temporal import TemporalEndpoint, start_temporal
+
+TIERS = ("unit", "temporal", "cluster", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).parent
+    for item in items:
+        tier = Path(item.path).relative_to(tests_root).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))
+
+
+def component_missing(reason: str) -> None:
+    """Skip locally, fail under CI: a missing component must never pass silently there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"component missing under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    return artifacts_dir()
+
+
+@pytest.fixture(scope="session")
+def temporal(artifacts: Path) -> Iterator[TemporalEndpoint]:
+    """A real Temporal dev server for the whole session (or QUEUEFLEET_TEMPORAL_ADDRESS)."""
+    external = os.environ.get("QUEUEFLEET_TEMPORAL_ADDRESS")
+    if external:
+        yield TemporalEndpoint(
+            address=external,
+            namespace=os.environ.get("QUEUEFLEET_TEMPORAL_NAMESPACE", "default"),
+            ui_url="",
+            metrics_url=os.environ.get("QUEUEFLEET_TEMPORAL_METRICS_URL", ""),
+        )
+        return
+    try:
+        process, endpoint = start_temporal(artifacts / "temporal")
+    except TestbedError as error:
+        component_missing(str(error))
+        raise  # unreachable: component_missing always raises
+    try:
+        yield endpoint
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal: TemporalEndpoint) -> AsyncIterator[Client]:
+    yield await Client.connect(temporal.address, namespace=temporal.namespace)
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A fresh task queue per test, so tests never pick up each other's tasks."""
+    return f"test-{uuid.uuid4()}"

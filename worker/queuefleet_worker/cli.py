@@ -1,0 +1,55 @@
+"""`queuefleet`: the project's one command line, with a subcommand per job.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`; modules import their heavy dependencies inside `run`, so `--help`
+and argument errors stay fast. User mistakes print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+# name -> (module, one-line help). The module provides add_arguments() and run().
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "worker": ("queuefleet_worker.worker_command", "run the worker for one task queue"),
+    "operator": ("queuefleet_operator.command", "run the WorkflowQueue operator"),
+}
+
+
+class CommandError(Exception):
+    """A user mistake or an unmet precondition: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="queuefleet", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args))
+    except CommandError as error:
+        print(f"queuefleet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The contract between a worker pod and whatever deploys it (the operator, the chart).
+
+One home for the names both sides use: environment variables, ports, probe paths and
+the rule for the pod's termination grace period. The operator renders Deployments from
+these constants; the worker runtime reads its settings through them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Temporal connection: read by temporalio.envconfig, so they follow its names exactly.
+ENV_TEMPORAL_ADDRESS: Final = "TEMPORAL_ADDRESS"
+ENV_TEMPORAL_NAMESPACE: Final = "TEMPORAL_NAMESPACE"
+ENV_TEMPORAL_API_KEY: Final = "TEMPORAL_API_KEY"
+ENV_TEMPORAL_TLS: Final = "TEMPORAL_TLS"
+ENV_TEMPORAL_TLS_CLIENT_CERT_PATH: Final = "TEMPORAL_TLS_CLIENT_CERT_PATH"
+ENV_TEMPORAL_TLS_CLIENT_KEY_PATH: Final = "TEMPORAL_TLS_CLIENT_KEY_PATH"
+ENV_TEMPORAL_TLS_SERVER_CA_CERT_PATH: Final = "TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+ENV_TEMPORAL_TLS_SERVER_NAME: Final = "TEMPORAL_TLS_SERVER_NAME"
+
+# Worker settings owned by queuefleet.
+ENV_TASK_QUEUE: Final = "QUEUEFLEET_TASK_QUEUE"
+ENV_REGISTRARS: Final = "QUEUEFLEET_REGISTRARS"
+ENV_MAX_CONCURRENT_ACTIVITIES: Final = "QUEUEFLEET_MAX_CONCURRENT_ACTIVITIES"
+ENV_MAX_CONCURRENT_WORKFLOW_TASKS: Final = "QUEUEFLEET_MAX_CONCURRENT_WORKFLOW_TASKS"
+ENV_GRACEFUL_SHUTDOWN_SECONDS: Final = "QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS"
+ENV_DEPLOYMENT_NAME: Final = "QUEUEFLEET_DEPLOYMENT_NAME"
+ENV_BUILD_ID: Final = "QUEUEFLEET_BUILD_ID"
+ENV_HEALTH_PORT: Final = "QUEUEFLEET_HEALTH_PORT"
+ENV_METRICS_PORT: Final = "QUEUEFLEET_METRICS_PORT"
+ENV_LOG_FORMAT: Final = "QUEUEFLEET_LOG_FORMAT"
+
+DEFAULT_HEALTH_PORT: Final = 8080
+DEFAULT_METRICS_PORT: Final = 9464
+HEALTH_PATH: Final = "/healthz"
+READY_PATH: Final = "/readyz"
+METRICS_PATH: Final = "/metrics"
+
+DEFAULT_GRACEFUL_SHUTDOWN_SECONDS: Final = 30
+# Time between SIGTERM and the worker starting its drain is near zero, but the pod also
+# needs to leave Service endpoints and flush telemetry after the drain ends.
+TERMINATION_GRACE_MARGIN_SECONDS: Final = 15
+
+
+def termination_grace_period_seconds(graceful_shutdown_seconds: int) -> int:
+    """The pod's terminationGracePeriodSeconds for a worker draining for the given time.
+
+    Kubernetes sends SIGKILL when the grace period ends; the worker must have finished
+    its graceful shutdown (in-flight activities completing) and exited before that.
+    """
+    return graceful_shutdown_seconds + TERMINATION_GRACE_MARGIN_SECONDS
