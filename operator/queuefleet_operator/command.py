@@ -1,0 +1,169 @@
+"""`queuefleet operator`: run the WorkflowQueue operator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+_LISTEN_ALL = "0.0.0.0"  # noqa: S104 - in a pod, probes and scrapes come from outside
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_argument_group("what to watch")
+    scope.add_argument(
+        "--namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="watch only this namespace (repeatable); default: every namespace",
+    )
+    defaults = parser.add_argument_group("defaults for WorkflowQueues that leave fields empty")
+    defaults.add_argument(
+        "--temporal-address",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_TEMPORAL_ADDRESS"),
+        metavar="HOST:PORT",
+        help="Temporal frontend (env QUEUEFLEET_OPERATOR_TEMPORAL_ADDRESS)",
+    )
+    defaults.add_argument(
+        "--temporal-namespace",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_TEMPORAL_NAMESPACE", "default"),
+        help="Temporal namespace (env QUEUEFLEET_OPERATOR_TEMPORAL_NAMESPACE; default: default)",
+    )
+    defaults.add_argument(
+        "--worker-image",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_WORKER_IMAGE"),
+        metavar="IMAGE",
+        help="worker image (env QUEUEFLEET_OPERATOR_WORKER_IMAGE)",
+    )
+    timing = parser.add_argument_group("timing")
+    timing.add_argument(
+        "--sync-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often each queue's backlog is read and drift checked (default: 30)",
+    )
+    timing.add_argument(
+        "--temporal-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="bound on one Temporal call (default: 5)",
+    )
+    runtime = parser.add_argument_group("operator runtime")
+    runtime.add_argument(
+        "--peering",
+        default="queuefleet-operator",
+        metavar="NAME",
+        help="kopf peering object shared by replicas; one replica is active (default: %(default)s)",
+    )
+    runtime.add_argument(
+        "--standalone",
+        action="store_true",
+        help="run without peering (a single replica; no kopf peering CRDs needed)",
+    )
+    runtime.add_argument(
+        "--priority", type=int, default=0, help="peering priority; the highest is active"
+    )
+    runtime.add_argument(
+        "--liveness",
+        default=f"http://{_LISTEN_ALL}:8080/healthz",
+        metavar="URL",
+        help="kopf's liveness endpoint (default: %(default)s)",
+    )
+    runtime.add_argument(
+        "--metrics-address",
+        default=f"{_LISTEN_ALL}:9090",
+        metavar="HOST:PORT",
+        help="where Prometheus metrics are served; empty disables (default: %(default)s)",
+    )
+    runtime.add_argument(
+        "--log-format",
+        choices=("json", "plain"),
+        default="json",
+        help="structured JSON logs or plain text (default: json)",
+    )
+    runtime.add_argument("--verbose", action="store_true", help="debug logging")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    import kopf
+    from prometheus_client import start_http_server
+    from queuefleet_worker.cli import CommandError
+
+    from .backlog import BacklogReader
+    from .config import ConfigError, OperatorConfig
+    from .handlers import post_event, register
+    from .kube import KubeApi
+    from .runtime import Runtime
+
+    try:
+        config = OperatorConfig(
+            temporal_address=args.temporal_address or None,
+            temporal_namespace=args.temporal_namespace,
+            worker_image=args.worker_image or None,
+            namespaces=tuple(args.namespace),
+            sync_interval_seconds=args.sync_interval,
+            temporal_timeout_seconds=args.temporal_timeout,
+        )
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+    metrics_host, metrics_port = _host_port(args.metrics_address, "--metrics-address")
+
+    try:
+        kube = KubeApi.from_environment()
+    except Exception as error:  # no kubeconfig, no service account: a setup problem
+        raise CommandError(f"cannot find Kubernetes credentials: {error}") from error
+    runtime = Runtime(
+        config=config,
+        kube=kube,
+        backlog=BacklogReader(timeout_seconds=config.temporal_timeout_seconds),
+        post_event=post_event,
+    )
+    if metrics_port is not None:
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=runtime.metrics.registry)
+        except OSError as error:
+            raise CommandError(f"--metrics-address {args.metrics_address}: {error}") from error
+
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+    )
+    if not args.verbose:
+        # kopf reports every handler run per object; keep those lines for --verbose.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    registry = kopf.OperatorRegistry()
+    register(registry, config)
+    options: dict[str, Any] = {"clusterwide": True}
+    if args.namespace:
+        options = {"namespaces": args.namespace}
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            memo=kopf.Memo(runtime=runtime),
+            standalone=args.standalone,
+            peering_name=None if args.standalone else args.peering,
+            priority=args.priority,
+            liveness_endpoint=args.liveness or None,
+            **options,
+        )
+    )
+    return 0
+
+
+def _host_port(value: str, flag: str) -> tuple[str, int | None]:
+    from queuefleet_worker.cli import CommandError
+
+    if not value:
+        return "", None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(f"{flag} must look like HOST:PORT, got {value!r}")
+    return host or _LISTEN_ALL, int(port)

@@ -1,0 +1,111 @@
+"""One home for the operator's names: API group, resources, labels, annotations, reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+GROUP: Final = "queuefleet.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "WorkflowQueue"
+PLURAL: Final = "workflowqueues"
+
+FIELD_MANAGER: Final = "queuefleet-operator"
+FINALIZER: Final = f"{GROUP}/operator"
+# kopf keeps its per-handler progress and last-handled spec under this prefix.
+ANNOTATION_PREFIX: Final = GROUP
+CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
+
+# Standard labels on every child; the selector uses only name and instance (immutable).
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_VERSION: Final = "app.kubernetes.io/version"
+WORKER_APP_NAME: Final = "queuefleet-worker"
+PART_OF: Final = "queuefleet"
+MANAGED_BY: Final = FIELD_MANAGER
+
+# Where worker pods find mounted material.
+TLS_MOUNT_PATH: Final = "/etc/queuefleet/temporal-tls"
+TMP_MOUNT_PATH: Final = "/tmp"  # noqa: S108 - an emptyDir, so a read-only root still has scratch space
+WORKER_CONTAINER: Final = "worker"
+WORKER_COMMAND: Final = ("queuefleet", "worker")
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    """Where a kind of child object lives in the API."""
+
+    kind: str
+    api_version: str
+    plural: str
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+
+DEPLOYMENT: Final = ChildKind("Deployment", "apps/v1", "deployments")
+SCALED_OBJECT: Final = ChildKind("ScaledObject", "keda.sh/v1alpha1", "scaledobjects")
+TRIGGER_AUTHENTICATION: Final = ChildKind(
+    "TriggerAuthentication", "keda.sh/v1alpha1", "triggerauthentications"
+)
+POD_DISRUPTION_BUDGET: Final = ChildKind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets")
+POD_MONITOR: Final = ChildKind("PodMonitor", "monitoring.coreos.com/v1", "podmonitors")
+# In the order they are applied: what others reference comes first.
+CHILD_KINDS: Final = (
+    TRIGGER_AUTHENTICATION,
+    DEPLOYMENT,
+    SCALED_OBJECT,
+    POD_DISRUPTION_BUDGET,
+    POD_MONITOR,
+)
+KINDS_BY_NAME: Final = {child.kind: child for child in CHILD_KINDS}
+
+# CRD names whose presence switches optional children on.
+KEDA_SCALEDOBJECTS_CRD: Final = "scaledobjects.keda.sh"
+KEDA_TRIGGERAUTHENTICATIONS_CRD: Final = "triggerauthentications.keda.sh"
+PODMONITORS_CRD: Final = "podmonitors.monitoring.coreos.com"
+
+# Condition types.
+READY: Final = "Ready"
+AVAILABLE: Final = "Available"
+AUTOSCALER_READY: Final = "AutoscalerReady"
+TEMPORAL_REACHABLE: Final = "TemporalReachable"
+CONDITION_TYPES: Final = (READY, AVAILABLE, AUTOSCALER_READY, TEMPORAL_REACHABLE)
+
+
+class Reason:
+    """Condition reasons: CamelCase constants machines can match on."""
+
+    # Ready
+    RECONCILED: Final = "Reconciled"
+    PAUSED: Final = "Paused"
+    INVALID_SPEC: Final = "InvalidSpec"
+    WORKERS_UNAVAILABLE: Final = "WorkersUnavailable"
+    AUTOSCALER_NOT_READY: Final = "AutoscalerNotReady"
+    APPLY_FAILED: Final = "ApplyFailed"
+    # Available
+    WORKERS_AVAILABLE: Final = "WorkersAvailable"
+    SCALED_TO_ZERO: Final = "ScaledToZero"
+    DEPLOYMENT_PENDING: Final = "DeploymentPending"
+    ROLLOUT_IN_PROGRESS: Final = "RolloutInProgress"
+    ROLLOUT_STALLED: Final = "RolloutStalled"
+    MINIMUM_REPLICAS_UNAVAILABLE: Final = "MinimumReplicasUnavailable"
+    # AutoscalerReady
+    KEDA_NOT_INSTALLED: Final = "KedaNotInstalled"
+    SCALED_OBJECT_PENDING: Final = "ScaledObjectPending"
+    SCALED_OBJECT_READY: Final = "ScaledObjectReady"
+    SCALED_OBJECT_NOT_READY: Final = "ScaledObjectNotReady"
+    # TemporalReachable
+    NOT_CHECKED_YET: Final = "NotCheckedYet"
+    BACKLOG_READ: Final = "BacklogRead"
+    TEMPORAL_UNREACHABLE: Final = "TemporalUnreachable"
+    SECRET_UNAVAILABLE: Final = "SecretUnavailable"  # noqa: S105 - a reason, not a secret

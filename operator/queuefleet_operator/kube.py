@@ -1,0 +1,182 @@
+"""The few Kubernetes API calls the operator makes, over the official client's REST layer.
+
+Blocking calls (the handlers run them in worker threads). Server-side apply is generic over
+kinds, so one `apply` serves every child. "Not found" on delete and on status writes is a
+normal outcome, not an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from . import constants
+from .constants import ChildKind
+
+__all__ = ["KubeApi", "KubeError"]
+
+_TIMEOUT = (5.0, 30.0)  # connect, read
+
+
+class KubeError(RuntimeError):
+    """An API call failed with an unexpected status; `status` is the HTTP code (0: no reply)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubeApi:
+    def __init__(self, api_client: Any) -> None:
+        self._client = api_client
+
+    @classmethod
+    def from_environment(cls) -> KubeApi:
+        """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient(configuration))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply as the operator's field manager, taking over fields it owns."""
+        kind = constants.KINDS_BY_NAME[str(manifest["kind"])]
+        metadata = manifest["metadata"]
+        path = _path(kind, metadata["namespace"], metadata["name"])
+        return self._request(
+            "PATCH",
+            path,
+            query={"fieldManager": constants.FIELD_MANAGER, "force": "true"},
+            body=manifest,
+            content_type="application/apply-patch+yaml",
+        )
+
+    def delete(self, kind: ChildKind, namespace: str, name: str) -> bool:
+        """Delete one child; False when it was already gone."""
+        try:
+            self._request(
+                "DELETE",
+                _path(kind, namespace, name),
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": "Background",
+                },
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge-patch a WorkflowQueue's status subresource; False when the queue is gone."""
+        path = (
+            f"/apis/{constants.GROUP}/{constants.VERSION}/namespaces/{namespace}/"
+            f"{constants.PLURAL}/{name}/status"
+        )
+        try:
+            self._request(
+                "PATCH",
+                path,
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def crd_established(self, name: str) -> bool:
+        try:
+            crd = self._request(
+                "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+            )
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    def list_children(
+        self, kind: ChildKind, *, label_selector: str, namespace: str | None
+    ) -> list[dict[str, Any]]:
+        """Every object of `kind` matching the selector (in one namespace, or all)."""
+        prefix = "/api/v1" if kind.group == "" else f"/apis/{kind.api_version}"
+        where = f"/namespaces/{namespace}" if namespace else ""
+        listing = self._request(
+            "GET", f"{prefix}{where}/{kind.plural}", query={"labelSelector": label_selector}
+        )
+        items = listing.get("items") or []
+        for item in items:  # list items carry no kind of their own
+            item.setdefault("kind", kind.kind)
+            item.setdefault("apiVersion", kind.api_version)
+        return list(items)
+
+    def read_secret_value(self, namespace: str, name: str, key: str) -> bytes:
+        secret = self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = secret.get("data") or {}
+        if key not in data:
+            raise KubeError(f"Secret {namespace}/{name} has no key {key!r}", status=404)
+        return base64.b64decode(data[key])
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            method, url, headers, _, _ = self._client.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                auth_settings=["BearerToken"],
+            )
+            response = self._client.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,  # the REST layer serializes JSON (and YAML content types) itself
+                _request_timeout=_TIMEOUT,
+            )
+            data = response.read()
+        except ApiException as error:
+            raise KubeError(f"{method} {path}: {error.reason}", status=error.status or 0) from error
+        except (HTTPError, OSError) as error:
+            raise KubeError(f"{method} {path}: {error}") from error
+        if response.status >= 300:
+            raise KubeError(f"{method} {path}: {_message(data)}", status=response.status)
+        return json.loads(data) if data else {}
+
+
+def _path(kind: ChildKind, namespace: str, name: str) -> str:
+    prefix = "/api/v1" if kind.group == "" else f"/apis/{kind.api_version}"
+    return f"{prefix}/namespaces/{namespace}/{kind.plural}/{name}"
+
+
+def _message(data: bytes) -> str:
+    """The API server's own words for a failure (its Status message)."""
+    try:
+        return str(json.loads(data).get("message") or data[:500].decode(errors="replace"))
+    except ValueError:
+        return data[:500].decode(errors="replace")

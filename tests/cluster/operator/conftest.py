@@ -1,0 +1,121 @@
+"""Cluster fixtures for the operator: our CRDs installed, and the operator running."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.testbed.cluster import Cluster, install_crds
+from tests.testbed.process import Process, free_port, http_ok
+
+REPO = Path(__file__).resolve().parents[3]
+CRD_DIR = REPO / "k8s" / "crd"
+
+
+@pytest.fixture(scope="session")
+def queuefleet_crds(kube: Cluster) -> Cluster:
+    install_crds(kube, CRD_DIR)
+    return kube
+
+
+@pytest.fixture
+def operator(queuefleet_crds: Cluster, namespace: str, artifacts: Path) -> Iterator[Process]:
+    """The operator as its CLI runs it, watching only this test's namespace."""
+    process = start_operator(queuefleet_crds, namespace, artifacts)
+    yield process
+    process.stop()
+
+
+# Nothing listens here: TemporalReachable False must not block anything.
+CLOSED_TEMPORAL = "127.0.0.1:9"
+
+
+def start_operator(
+    kube: Cluster,
+    namespace: str,
+    artifacts: Path,
+    *,
+    temporal_address: str = CLOSED_TEMPORAL,
+    metrics_port: int | None = None,
+) -> Process:
+    """Start `queuefleet operator` for one namespace and wait for its liveness endpoint."""
+    liveness = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "queuefleet_worker.cli",
+        "operator",
+        "--standalone",
+        "--namespace",
+        namespace,
+        "--temporal-address",
+        temporal_address,
+        "--temporal-timeout",
+        "1",
+        "--worker-image",
+        "registry.invalid/queuefleet-worker:1.0.0",
+        "--sync-interval",
+        "3",
+        "--liveness",
+        f"http://127.0.0.1:{liveness}/healthz",
+        "--metrics-address",
+        f"127.0.0.1:{metrics_port or free_port()}",
+        "--log-format",
+        "plain",
+    ]
+    process = Process.start(
+        "operator", argv, log_path=artifacts / "operator" / f"{namespace}.log", env=kube.env
+    )
+    process.wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{liveness}/healthz"), timeout=30, what="liveness"
+    )
+    return process
+
+
+def get(kube: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    result = kube.kubectl("-n", namespace, "get", kind, name, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+T = TypeVar("T")
+TIMEOUT = 60.0
+
+
+def eventually(probe: Callable[[], T | None], *, what: str, timeout: float = TIMEOUT) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"no {what} within {timeout:.0f}s (last: {last!r})")
+
+
+def apply_queue(kube: Cluster, namespace: str, name: str, **spec: Any) -> None:
+    body = {
+        "apiVersion": "queuefleet.dev/v1alpha1",
+        "kind": "WorkflowQueue",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"taskQueue": f"{name}-tq", **spec},
+    }
+    kube.kubectl(
+        "apply", "--server-side", "--field-manager=test", "-f", "-", stdin=json.dumps(body)
+    )
+
+
+def condition(kube: Cluster, namespace: str, name: str, kind: str) -> dict[str, Any]:
+    queue = get(kube, namespace, "workflowqueue", name) or {}
+    for c in (queue.get("status") or {}).get("conditions") or []:
+        if c["type"] == kind:
+            return dict(c)
+    return {}
