@@ -17,6 +17,9 @@ from typing import NoReturn
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("queuefleet_worker.worker_command", "run the worker for one task queue"),
     "operator": ("queuefleet_operator.command", "run the WorkflowQueue operator"),
+    "workflow": ("queuefleet_packs.cli.workflow", "start, signal, query, describe, cancel, list"),
+    "load": ("queuefleet_packs.cli.load", "start N workflows, C at a time; report latency"),
+    "graph": ("queuefleet_packs.cli.graph", "validate or run a workflow graph file"),
 }
 
 

@@ -1,0 +1,1 @@
+"""`queuefleet workflow|load|graph`: drive the packs (and any workflow) from the command line."""

@@ -1,0 +1,94 @@
+"""The graph format as typed values: nodes, edges and run options.
+
+A graph arrives as JSON (see graph.schema.json next to this file); `validator.parse_graph`
+turns it into a `Graph` or rejects it. Everything here is plain data, safe to use inside
+workflow code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = [
+    "BRANCHING_NODE_TYPES",
+    "EDGE_TYPES",
+    "NODE_TYPES",
+    "Edge",
+    "Graph",
+    "GraphError",
+    "GraphOptions",
+    "Node",
+]
+
+NODE_TYPES: Final = ("http", "webhook", "transform", "condition", "delay", "approval", "child")
+EDGE_TYPES: Final = ("start", "sequence", "true_branch", "false_branch", "always", "parallel")
+# Nodes whose outcome is true or false, so `true_branch`/`false_branch` may leave them.
+BRANCHING_NODE_TYPES: Final = ("condition", "approval")
+# Nodes that run as activities (the rest run inside the workflow or as child workflows).
+ACTIVITY_NODE_TYPES: Final = ("http", "webhook")
+# Names templates already give a meaning to (function names are reserved by the validator).
+RESERVED_NAMES: Final = frozenset({"input", "true", "false", "null"})
+
+MAX_NODES: Final = 1000
+MAX_EDGES: Final = 5000
+
+
+class GraphError(ValueError):
+    """A graph was rejected; `problems` lists each finding, naming the node or edge."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphOptions:
+    """Limits that keep one graph run inside Temporal's history and payload limits."""
+
+    # Continue-As-New once the run's history passes this many events.
+    max_history_events: int = 10_000
+    # A node result larger than this (JSON bytes) is replaced by a truncated summary.
+    max_result_bytes: int = 16 * 1024
+    # Nodes running at once; more ready nodes wait their turn in declaration order.
+    max_concurrent_nodes: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    name: str
+    type: str
+    spec: Mapping[str, Any]  # the node's JSON object as given
+    position: int  # declaration order, the tie-breaker everywhere
+
+    @property
+    def on_error(self) -> str:
+        return str(self.spec.get("on_error", "fail"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edge:
+    index: int
+    type: str
+    source: str | None  # None for `start` edges
+    target: str
+
+    def describe(self) -> str:
+        return f"edge {self.index} ({self.source or 'start'} -> {self.target})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Graph:
+    name: str
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    options: GraphOptions = field(default_factory=GraphOptions)
+    # Derived once by the validator; every list is in declaration order.
+    inbound: Mapping[str, tuple[Edge, ...]] = field(default_factory=dict)
+    outbound: Mapping[str, tuple[Edge, ...]] = field(default_factory=dict)
+    ancestors: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    by_name: Mapping[str, Node] = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        return self.by_name[name]

@@ -1,0 +1,1 @@
+"""Saga pack (queue `orders.saga.v1`): order fulfilment that undoes completed steps on failure."""
