@@ -17,6 +17,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from temporalio.client import Client
 
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Contribution",
+    "Registrar",
+    "RegistrarContext",
+    "RegistryError",
+    "assemble",
+    "discover",
+    "serving",
+]
+
 ENTRY_POINT_GROUP = "queuefleet.registrars"
 
 
@@ -69,17 +80,22 @@ def discover(references: Iterable[str] = ()) -> list[Registrar]:
     return found
 
 
-def assemble(registrars: Sequence[Registrar], context: RegistrarContext) -> Contribution:
-    """Everything the registrars serving `context.task_queue` contribute, in a stable order."""
-    serving = [r for r in registrars if r.task_queue == context.task_queue]
-    if not serving:
+def serving(registrars: Sequence[Registrar], task_queue: str) -> list[Registrar]:
+    """The registrars for `task_queue`; checked before connecting, so a wrong queue fails fast."""
+    selected = [r for r in registrars if r.task_queue == task_queue]
+    if not selected:
         known = ", ".join(sorted({r.task_queue for r in registrars})) or "none"
         raise RegistryError(
-            f"no registrar serves task queue {context.task_queue!r}; known task queues: {known}"
+            f"no registrar serves task queue {task_queue!r}; known task queues: {known}"
         )
+    return selected
+
+
+def assemble(registrars: Sequence[Registrar], context: RegistrarContext) -> Contribution:
+    """Everything the registrars serving `context.task_queue` contribute, in a stable order."""
     workflows: list[type] = []
     activities: list[Callable[..., Any]] = []
-    for registrar in serving:
+    for registrar in serving(registrars, context.task_queue):
         contribution = registrar.register(context)
         workflows.extend(w for w in contribution.workflows if w not in workflows)
         activities.extend(a for a in contribution.activities if a not in activities)
