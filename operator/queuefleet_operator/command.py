@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 from typing import Any
 
 __all__ = ["add_arguments", "run"]
@@ -66,7 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run without peering (a single replica; no kopf peering CRDs needed)",
     )
     runtime.add_argument(
-        "--priority", type=int, default=0, help="peering priority; the highest is active"
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority; the highest is active (default: random, so replicas differ)",
     )
     runtime.add_argument(
         "--liveness",
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             memo=kopf.Memo(runtime=runtime),
             standalone=args.standalone,
             peering_name=None if args.standalone else args.peering,
-            priority=args.priority,
+            priority=_peering_priority(args.priority),
             liveness_endpoint=args.liveness or None,
             **options,
         )
@@ -167,3 +171,9 @@ def _host_port(value: str, flag: str) -> tuple[str, int | None]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise CommandError(f"{flag} must look like HOST:PORT, got {value!r}")
     return host or _LISTEN_ALL, int(port)
+
+
+def _peering_priority(requested: int | None) -> int:
+    # kopf pauses every peer that shares the highest priority, itself included; replicas of
+    # one Deployment get identical args, so each draws its own priority unless one is given.
+    return requested if requested is not None else secrets.randbelow(1_000_000) + 1
