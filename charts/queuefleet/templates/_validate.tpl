@@ -1,0 +1,45 @@
+{{/*
+Guardrails the schema cannot express: values that contradict each other. Each message names
+the value and what to do. The schema (values.schema.json) checks types and shapes first.
+*/}}
+{{- define "queuefleet.validate" -}}
+{{- $temporal := .Values.temporal -}}
+{{- $external := $temporal.external -}}
+{{- if eq $temporal.mode "external" -}}
+  {{- if not $external.address -}}
+    {{- fail "temporal.external.address is required when temporal.mode is external (host:port of the Temporal frontend, e.g. my-ns.a1b2c.tmprl.cloud:7233)" -}}
+  {{- end -}}
+  {{- if and (not $external.tls.enabled) (or $external.tls.secretName $external.tls.caKey $external.tls.serverName) -}}
+    {{- fail "temporal.external.tls.secretName, caKey and serverName need temporal.external.tls.enabled=true" -}}
+  {{- end -}}
+  {{- if and $external.tls.caKey (not $external.tls.secretName) -}}
+    {{- fail "temporal.external.tls.caKey names a key in temporal.external.tls.secretName, which is empty" -}}
+  {{- end -}}
+  {{- if and $external.tls.enabled (not $external.tls.secretName) (not $external.apiKeySecret.name) -}}
+    {{- fail "temporal.external.tls.enabled needs temporal.external.tls.secretName (a client certificate) or temporal.external.apiKeySecret.name: KEDA's Temporal scaler uses TLS only with one of them" -}}
+  {{- end -}}
+{{- else -}}
+  {{- if or $external.address $external.tls.enabled $external.tls.secretName $external.apiKeySecret.name -}}
+    {{- fail "temporal.external.* is set but temporal.mode is dev; set temporal.mode=external to use an existing Temporal, or remove temporal.external" -}}
+  {{- end -}}
+{{- end -}}
+{{- if and (eq .Values.operator.watchScope "cluster") .Values.operator.watchNamespaces -}}
+  {{- fail "operator.watchNamespaces only applies with operator.watchScope=namespaces" -}}
+{{- end -}}
+{{- $names := dict -}}
+{{- $taskQueues := dict -}}
+{{- range $index, $queue := .Values.queues -}}
+  {{- if hasKey $names $queue.name -}}
+    {{- fail (printf "queues[%d].name %q is used twice; queue names must be unique" $index $queue.name) -}}
+  {{- end -}}
+  {{- $_ := set $names $queue.name true -}}
+  {{- $taskQueue := default $queue.name $queue.taskQueue -}}
+  {{- $ns := "" -}}
+  {{- with $queue.temporal }}{{ $ns = default "" .namespace }}{{ end -}}
+  {{- $key := printf "%s/%s" $ns $taskQueue -}}
+  {{- if hasKey $taskQueues $key -}}
+    {{- fail (printf "queues[%d] (%s) serves task queue %q like queues item %q; one fleet per task queue" $index $queue.name $taskQueue (get $taskQueues $key)) -}}
+  {{- end -}}
+  {{- $_ := set $taskQueues $key $queue.name -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,44 @@
+"""The `helm test` script against a real Temporal (in kwok its pod cannot run, so here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.testbed.process import free_port
+from tests.testbed.temporal import TemporalEndpoint
+from tests.unit.charts.helmchart import CHART
+
+SCRIPT = CHART / "files" / "tests" / "roundtrip.py"
+
+
+def _run(address: str, namespace: str, timeout: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": address,
+        "TEMPORAL_NAMESPACE": namespace,
+        "ROUNDTRIP_TIMEOUT_SECONDS": timeout,
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_round_trip_completes_against_temporal(temporal: TemporalEndpoint) -> None:
+    result = _run(temporal.address, temporal.namespace, "60")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"round-trip against {temporal.address} completed: echo: hello" in result.stdout
+
+
+def test_round_trip_fails_in_one_line_without_a_server() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    result = _run(address, "default", "5")
+    assert result.returncode == 1
+    (line,) = result.stdout.strip().splitlines()
+    assert line.startswith(f"round-trip against {address} failed:")
