@@ -88,15 +88,19 @@ tools: ## Build the pinned Kubernetes, etcd, kwok, Helm and KEDA tools into the 
 	hack/install-tool.sh helm $(HELM_VERSION) >/dev/null
 	hack/install-tool.sh helm4 $(HELM4_VERSION) >/dev/null
 
-.PHONY: prometheus
-prometheus: ## Install Prometheus and promtool from Debian's package when missing.
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  echo "installing Debian's $(PROMETHEUS_PACKAGE) package"; \
+.PHONY: system-packages
+system-packages: ## Install Debian's prometheus (server + promtool) and openssl (test certificates) when missing.
+	@missing=""; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$(PROMETHEUS_PACKAGE)"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(PROMETHEUS_PACKAGE) >/dev/null; }
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 .PHONY: setup
-setup: venv tools prometheus ## Everything the tests need: virtualenv, tools, Prometheus.
+setup: venv tools system-packages ## Everything the tests need: virtualenv, tools, Prometheus, openssl.
 
 ##@ Testing
 

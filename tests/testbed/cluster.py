@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,19 +67,35 @@ def external_cluster() -> Cluster | None:
     return Cluster(kubeconfig=path)
 
 
-def start_kwok_cluster(workdir: Path) -> Cluster:
-    """Create a kwok cluster with fake nodes; its data and logs live under `workdir`."""
+def new_cluster_name() -> str:
+    return f"qf-{uuid.uuid4().hex[:8]}"
+
+
+def cluster_pki_dir(workdir: Path, name: str) -> Path:
+    """Where kwokctl keeps the certificates of cluster `name` (CA, admin/proxy client)."""
+    return workdir / "clusters" / name / "pki"
+
+
+def start_kwok_cluster(
+    workdir: Path, *, name: str | None = None, extra_args: Sequence[str] = ()
+) -> Cluster:
+    """Create a kwok cluster with fake nodes; its data and logs live under `workdir`.
+
+    `extra_args` are kwokctl's `component=key=value` pairs, e.g. kube-apiserver flags.
+    """
     kwokctl = require_binary("kwokctl", _TOOLS_HINT)
     binaries = {
         flag: require_binary(name, _TOOLS_HINT) for flag, name in _COMPONENT_BINARIES.items()
     }
-    name = f"qf-{uuid.uuid4().hex[:8]}"
+    name = name or new_cluster_name()
     workdir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(kubeconfig=workdir / f"{name}.kubeconfig", kwok_name=name)
     argv = [kwokctl, "create", "cluster", "--name", name, "--runtime", "binary", "--wait", "2m"]
     for flag, path in binaries.items():
         argv += [flag, path]
     argv += ["--kubeconfig", str(cluster.kubeconfig)]
+    for extra in extra_args:
+        argv += ["--extra-args", extra]
     try:
         _kwokctl(workdir, argv, timeout=180)
         _kwokctl(

@@ -53,7 +53,7 @@ def start_prometheus(
     workdir: Path, targets: dict[str, list[str]]
 ) -> tuple[Process, PrometheusEndpoint]:
     prometheus = require_binary(
-        "prometheus", "install Debian's prometheus package (`make prometheus`)"
+        "prometheus", "install Debian's prometheus package (`make system-packages`)"
     )
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "prometheus.yml"

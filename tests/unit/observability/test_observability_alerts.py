@@ -27,7 +27,7 @@ FAILED = f'temporal_activity_execution_failed{{{ACTIVITY}, failure_reason="Activ
 def _promtool() -> str:
     path = shutil.which("promtool")
     if path is None:
-        component_missing("promtool is not on PATH; run `make prometheus`")
+        component_missing("promtool is not on PATH; run `make system-packages`")
         raise AssertionError  # unreachable
     return path
 
