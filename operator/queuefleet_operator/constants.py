@@ -12,6 +12,9 @@ KIND: Final = "WorkflowQueue"
 PLURAL: Final = "workflowqueues"
 
 FIELD_MANAGER: Final = "queuefleet-operator"
+# Holds a Deployment's replica count while KEDA's HPA takes it over: if the operator simply
+# stopped applying the field, the API server would reset it to 1 on the way.
+REPLICAS_HANDOFF_MANAGER: Final = f"{FIELD_MANAGER}-handoff"
 FINALIZER: Final = f"{GROUP}/operator"
 # kopf keeps its per-handler progress and last-handled spec under this prefix.
 ANNOTATION_PREFIX: Final = GROUP

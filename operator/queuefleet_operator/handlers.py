@@ -46,8 +46,16 @@ def _runtime(memo: Any) -> Runtime:
 
 
 def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain copy: kopf's body is a live view that changes under our feet."""
-    return copy.deepcopy(dict(body))
+    """A plain copy: kopf's body is a live view that changes under our feet.
+
+    managedFields is left out: nothing reads it from a WorkflowQueue, and it is the largest
+    part of the body to copy on every event (measured with `make bench-operator`).
+    """
+    plain = dict(body)
+    metadata = dict(plain.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    plain["metadata"] = metadata
+    return copy.deepcopy(plain)
 
 
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:

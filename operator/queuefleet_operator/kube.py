@@ -47,15 +47,17 @@ class KubeApi:
     def close(self) -> None:
         self._client.close()
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply as the operator's field manager, taking over fields it owns."""
+    def apply(
+        self, manifest: Mapping[str, Any], *, field_manager: str = constants.FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Server-side apply (as the operator's field manager), taking over fields it sets."""
         kind = constants.KINDS_BY_NAME[str(manifest["kind"])]
         metadata = manifest["metadata"]
         path = _path(kind, metadata["namespace"], metadata["name"])
         return self._request(
             "PATCH",
             path,
-            query={"fieldManager": constants.FIELD_MANAGER, "force": "true"},
+            query={"fieldManager": field_manager, "force": "true"},
             body=manifest,
             content_type="application/apply-patch+yaml",
         )

@@ -25,6 +25,7 @@ __all__ = [
     "labels",
     "pod_disruption_budget",
     "pod_monitor",
+    "replicas_hand_over",
     "scaled_object",
     "selector_labels",
     "trigger_authentication",
@@ -421,6 +422,17 @@ def pod_monitor(queue: QueueIdentity, spec: WorkflowQueueSpec, target: Target) -
 def config_hash(manifest: Mapping[str, Any]) -> str:
     canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def replicas_hand_over(deployment: Manifest, replicas: int) -> Manifest:
+    """Only the Deployment's replica count, applied by the hand-off manager to keep it."""
+    metadata = deployment["metadata"]
+    return {
+        "apiVersion": deployment["apiVersion"],
+        "kind": deployment["kind"],
+        "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+        "spec": {"replicas": replicas},
+    }
 
 
 def with_config_hash(manifest: Manifest) -> Manifest:

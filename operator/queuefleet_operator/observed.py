@@ -43,6 +43,8 @@ class DeploymentState:
     observed_generation: int = 0
     available: ConditionView | None = None
     progressing: ConditionView | None = None
+    # The operator's server-side apply owns spec.replicas (true while KEDA is missing).
+    replicas_owned_by_operator: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,7 +153,24 @@ def _deployment_state(body: Mapping[str, Any]) -> DeploymentState:
         observed_generation=int(status.get("observedGeneration") or 0),
         available=conditions.get("Available"),
         progressing=conditions.get("Progressing"),
+        replicas_owned_by_operator=_applies_field(
+            body, constants.FIELD_MANAGER, "spec", "replicas"
+        ),
     )
+
+
+def _applies_field(body: Mapping[str, Any], manager: str, *path: str) -> bool:
+    """Whether `manager`'s server-side apply owns the field at `path` (managedFields)."""
+    for entry in body.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") != manager or entry.get("operation") != "Apply":
+            continue
+        fields = entry.get("fieldsV1") or {}
+        for key in path:
+            fields = fields.get(f"f:{key}")
+            if not isinstance(fields, Mapping):
+                return False
+        return True
+    return False
 
 
 def _scaled_object_state(body: Mapping[str, Any]) -> ScaledObjectState:

@@ -52,6 +52,9 @@ class Plan:
 
     # Every child that should exist, with its config-hash annotation, by kind.
     desired: Mapping[str, Manifest] = field(default_factory=dict)
+    # Fields the operator is letting go of, applied first under the hand-off field manager
+    # so their values stay put until their new owner (KEDA's HPA) sets them.
+    hand_over: tuple[Manifest, ...] = ()
     # The subset of `desired` that is missing or has drifted: to apply now.
     apply: tuple[Manifest, ...] = ()
     # Children of this queue that should no longer exist.
@@ -122,7 +125,12 @@ def plan(
     status = _status(queue, spec, observed, desired)
     events.extend(_transition_events(observed.previous_status, status))
     return Plan(
-        desired=desired, apply=tuple(apply), delete=delete, status=status, events=tuple(events)
+        desired=desired,
+        hand_over=_replicas_hand_over(desired, observed),
+        apply=tuple(apply),
+        delete=delete,
+        status=status,
+        events=tuple(events),
     )
 
 
@@ -159,6 +167,19 @@ def _desired_children(
     by_kind = {child["kind"]: m.with_config_hash(child) for child in children}
     # Apply order: what others reference first.
     return {kind.kind: by_kind[kind.kind] for kind in constants.CHILD_KINDS if kind.kind in by_kind}
+
+
+def _replicas_hand_over(
+    desired: Mapping[str, Manifest], observed: Observed
+) -> tuple[Manifest, ...]:
+    """Keep the running replica count when the operator stops fixing it (KEDA arrived)."""
+    wanted = desired.get(constants.DEPLOYMENT.kind)
+    child = observed.children.get(constants.DEPLOYMENT.kind)
+    if wanted is None or "replicas" in wanted["spec"]:
+        return ()
+    if child is None or child.deployment is None or not child.deployment.replicas_owned_by_operator:
+        return ()
+    return (m.replicas_hand_over(wanted, child.deployment.desired_replicas),)
 
 
 def _apply_reason(kind: str, manifest: Manifest, observed: Observed) -> str | None:

@@ -241,7 +241,7 @@ class Runtime:
         queue, plan = plan_from_body(body, self.config, observed)
         status = dict(plan.status)
         failure: str | None = None
-        if plan.apply or plan.delete:
+        if plan.hand_over or plan.apply or plan.delete:
             failure = await asyncio.to_thread(self._execute, key, state, plan)
             if failure is not None:
                 status = with_apply_failure(
@@ -267,6 +267,13 @@ class Runtime:
     def _execute(self, key: QueueKey, state: _QueueState, plan: Plan) -> str | None:
         """Apply and delete as planned (blocking); the first failure's message, if any."""
         children = self._children.setdefault(key, {})
+        for manifest in plan.hand_over:
+            try:
+                self.kube.apply(manifest, field_manager=constants.REPLICAS_HANDOFF_MANAGER)
+            except KubeError as error:
+                self.metrics.errors.labels(operation="hand-over").inc()
+                name = manifest["metadata"]["name"]
+                return f"handing over {manifest['kind']} {name}'s replicas failed: {error}"
         for manifest in plan.apply:
             kind = str(manifest["kind"])
             try:

@@ -94,7 +94,7 @@ def start_kwok_cluster(
     for flag, path in binaries.items():
         argv += [flag, path]
     argv += ["--kubeconfig", str(cluster.kubeconfig)]
-    for extra in extra_args:
+    for extra in _kwokctl_safe_order(extra_args):
         argv += ["--extra-args", extra]
     try:
         _kwokctl(workdir, argv, timeout=180)
@@ -107,6 +107,24 @@ def start_kwok_cluster(
         stop_kwok_cluster(workdir, cluster)
         raise
     return cluster
+
+
+def _kwokctl_safe_order(extra_args: Sequence[str]) -> list[str]:
+    """Each component's first pair before any repeated one.
+
+    kwokctl v0.8.0 remembers a component by the position of its first pair in the flag list
+    but indexes its list of components with it, so a new component named after a repeated
+    one panics; introducing every component first keeps the two indexes equal.
+    """
+    first: dict[str, str] = {}
+    rest: list[str] = []
+    for extra in extra_args:
+        component = extra.split("=", 1)[0]
+        if component in first:
+            rest.append(extra)
+        else:
+            first[component] = extra
+    return [*first.values(), *rest]
 
 
 def stop_kwok_cluster(workdir: Path, cluster: Cluster) -> None:

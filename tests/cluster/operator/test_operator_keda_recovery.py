@@ -11,7 +11,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -110,7 +109,7 @@ def test_missing_keda_falls_back_then_recovers_when_installed(
         install_crds(kube, keda_crds_dir())
 
         # Nothing is re-applied by hand: the operator notices KEDA and converges.
-        for name, (low, high) in (("idle", (0, 3)), ("busy", (2, 4))):
+        for name, (low, high), replicas in (("idle", (0, 3), 1), ("busy", (2, 4), 2)):
             scaled = eventually(
                 lambda name=name: get(kube, namespace, "scaledobject", f"{name}-worker"),
                 what=f"{name}: ScaledObject",
@@ -139,8 +138,10 @@ def test_missing_keda_falls_back_then_recovers_when_installed(
                 lambda name=name: not _operator_owns_replicas(kube, namespace, f"{name}-worker"),
                 what=f"{name}: spec.replicas released by the operator",
             )
+            # ... and handing it over kept the workers that were running (the API server
+            # would have reset a dropped field to 1).
             deployment = get(kube, namespace, "deployment", f"{name}-worker") or {}
-            print(name, deployment["spec"]["replicas"])
+            assert deployment["spec"]["replicas"] == replicas
         queue = get(kube, namespace, "workflowqueue", "busy") or {}
         assert queue["status"]["children"]["scaledObject"] == "busy-worker"
     finally:

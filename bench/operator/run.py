@@ -1,0 +1,431 @@
+"""Benchmark: the operator under 500 WorkflowQueues applied at once, then at rest.
+
+A private kwok control plane (KEDA's CRDs and ours installed, no KEDA controller) and a
+Temporal dev server; `queuefleet operator` runs as a local process against both. All queues
+go in with one server-side apply, then we measure:
+  - time until every queue is Ready with its Deployment and ScaledObject created,
+  - per-queue latency: creationTimestamp → the Ready condition's lastTransitionTime (whole
+    seconds: both are API timestamps), and one reconcile pass's duration (the operator's own
+    histogram, interpolated like PromQL's histogram_quantile),
+  - the operator's peak RSS (VmHWM) and CPU seconds (utime + stime, all threads, /proc),
+  - its CPU while idle over 60 s afterwards (timers still read every queue's backlog).
+
+Run: `make bench-operator` or `python -m bench.operator.run --queues 500`.
+Targets: all Ready <= 60 s, p95 <= 2 s, peak RSS <= 200 MiB, idle CPU <= 5 % of one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import statistics
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.testbed.cluster import (
+    Cluster,
+    install_crds,
+    keda_crds_dir,
+    start_kwok_cluster,
+    stop_kwok_cluster,
+)
+from tests.testbed.process import Process, artifacts_dir, free_port, http_ok
+from tests.testbed.temporal import start_temporal
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO_ROOT / "k8s" / "crd"
+# Client rate limits high enough that kube-controller-manager's and kube-scheduler's
+# defaults (20 requests/s) do not decide how fast 500 Deployments roll out: the benchmark
+# measures the operator, not the test bed.
+CONTROL_PLANE_RATE_LIMITS = tuple(
+    f"{component}={flag}"
+    for component in ("kube-controller-manager", "kube-scheduler")
+    for flag in ("kube-api-qps=300", "kube-api-burst=600")
+)
+NAMESPACE = "bench"
+TARGETS = {
+    "all_ready_seconds": 60.0,
+    "p95_seconds": 2.0,
+    "peak_rss_mib": 200.0,
+    "idle_cpu_percent_of_one_core": 5.0,
+}
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_RECONCILE_HISTOGRAM = "queuefleet_operator_reconcile_duration_seconds"
+
+
+# ---- the operator process, seen through /proc -------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):  # the kernel's high-water mark of resident memory
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/{pid}/status has no VmHWM")
+
+
+# ---- the test bed -------------------------------------------------------------------------
+
+
+@contextmanager
+def testbed(workdir: Path) -> Iterator[tuple[Cluster, str]]:
+    """A private kwok cluster with the CRDs, and a Temporal dev server; both torn down."""
+    with ExitStack() as stack:
+        cluster = start_kwok_cluster(workdir / "kwok", extra_args=CONTROL_PLANE_RATE_LIMITS)
+        stack.callback(stop_kwok_cluster, workdir / "kwok", cluster)
+        install_crds(cluster, CRD_DIR)
+        install_crds(cluster, keda_crds_dir())
+        cluster.kubectl("create", "namespace", NAMESPACE)
+        server, endpoint = start_temporal(workdir / "temporal")
+        stack.callback(server.stop)
+        yield cluster, endpoint.address
+
+
+def ensure_pod_capacity(cluster: Cluster, pods: int) -> None:
+    """Add kwok-managed fake nodes when the ones there cannot hold `pods` more pods."""
+    nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    free = sum(int(n["status"].get("allocatable", {}).get("pods", 0)) for n in nodes)
+    extra = math.ceil(max(0, pods + 50 - free) / 500)
+    for index in range(extra):
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": f"bench-node-{index}",
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {"type": "kwok", "kubernetes.io/role": "agent"},
+            },
+            "spec": {"taints": []},
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "500"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "500"},
+            },
+        }
+        cluster.kubectl("apply", "-f", "-", stdin=json.dumps(node))
+    if extra:
+        print(f"  added {extra} fake node(s) for {pods} pods ({free} pod slots were free)")
+    # kwok's controller marks fake nodes Ready; if it is not running, no pod ever will be.
+    cluster.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s", timeout=90)
+
+
+def start_operator(
+    cluster: Cluster,
+    temporal_address: str,
+    workdir: Path,
+    *,
+    sync_interval: float,
+    profile: Path | None,
+) -> tuple[Process, int]:
+    liveness, metrics = free_port(), free_port()
+    python = [sys.executable]
+    if profile is not None:  # the event loop's thread only; written when the operator exits
+        python += ["-m", "cProfile", "-o", str(profile)]
+    argv = [
+        *python, "-m", "queuefleet_worker.cli", "operator",
+        "--standalone",
+        "--namespace", NAMESPACE,
+        "--temporal-address", temporal_address,
+        "--worker-image", "registry.invalid/queuefleet-worker:1.0.0",
+        "--sync-interval", str(sync_interval),
+        "--liveness", f"http://127.0.0.1:{liveness}/healthz",
+        "--metrics-address", f"127.0.0.1:{metrics}",
+        "--log-format", "json",
+    ]  # fmt: skip
+    process = Process.start(
+        "operator", argv, log_path=workdir / "operator.log", env=cluster.env, cwd=REPO_ROOT
+    )
+    process.wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{liveness}/healthz"), timeout=60, what="liveness"
+    )
+    return process, metrics
+
+
+# ---- the load ---------------------------------------------------------------------------
+
+
+def queue_list(count: int) -> dict[str, Any]:
+    items = [
+        {
+            "apiVersion": "queuefleet.dev/v1alpha1",
+            "kind": "WorkflowQueue",
+            "metadata": {"name": f"q{index:04d}", "namespace": NAMESPACE},
+            "spec": {"taskQueue": f"bench-q{index:04d}"},
+        }
+        for index in range(count)
+    ]
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def apply_at_once(cluster: Cluster, count: int, *, clients: int = 10) -> None:
+    """Server-side apply every queue, from `clients` kubectl processes in parallel.
+
+    One kubectl alone is held to 5 requests/s by client-go's default rate limiter, which
+    would measure kubectl rather than the operator.
+    """
+    items = queue_list(count)["items"]
+    chunks = [items[index::clients] for index in range(clients)]
+
+    def apply(chunk: list[dict[str, Any]]) -> None:
+        listing = {"apiVersion": "v1", "kind": "List", "items": chunk}
+        cluster.kubectl(
+            "apply", "--server-side", "--field-manager=bench", "-f", "-",
+            stdin=json.dumps(listing), timeout=300,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(apply, [chunk for chunk in chunks if chunk]))
+
+
+def ready_with_children(queue: dict[str, Any]) -> bool:
+    status = queue.get("status") or {}
+    children = status.get("children") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return ready and bool(children.get("deployment")) and bool(children.get("scaledObject"))
+
+
+def list_queues(cluster: Cluster) -> list[dict[str, Any]]:
+    listing = cluster.kubectl("-n", NAMESPACE, "get", "workflowqueues", "-o", "json", timeout=60)
+    items: list[dict[str, Any]] = json.loads(listing.stdout)["items"]
+    return items
+
+
+def count_children(cluster: Cluster) -> dict[str, int]:
+    counts = {}
+    for kind in ("deployments", "scaledobjects", "pods"):
+        names = cluster.kubectl("-n", NAMESPACE, "get", kind, "-o", "name", timeout=60).stdout
+        counts[kind] = len(names.split())
+    return counts
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def ready_latencies(queues: Sequence[dict[str, Any]]) -> list[float]:
+    """Seconds from each queue's creation to its Ready=True transition."""
+    latencies = []
+    for queue in queues:
+        created = _time(queue["metadata"]["creationTimestamp"])
+        for c in (queue.get("status") or {}).get("conditions") or []:
+            if c.get("type") == "Ready" and c.get("status") == "True":
+                latencies.append((_time(c["lastTransitionTime"]) - created).total_seconds())
+    return latencies
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def reconcile_histogram(metrics_port: int) -> tuple[list[tuple[float, float]], float, float]:
+    """The reconcile-duration histogram's cumulative buckets, its count and its sum."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        text = page.read().decode()
+    buckets: list[tuple[float, float]] = []
+    count = total = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != _RECONCILE_HISTOGRAM:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                buckets.append((float(sample.labels["le"]), float(sample.value)))
+            elif sample.name.endswith("_count"):
+                count = float(sample.value)
+            elif sample.name.endswith("_sum"):
+                total = float(sample.value)
+    return sorted(buckets), count, total
+
+
+def histogram_quantile(buckets: Sequence[tuple[float, float]], fraction: float) -> float:
+    """Linear interpolation within the bucket holding the quantile, as PromQL does."""
+    if not buckets or buckets[-1][1] == 0:
+        return math.nan
+    rank = fraction * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            width = cumulative - lower_count
+            share = (rank - lower_count) / width if width else 1.0
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, cumulative
+    return lower_bound
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    workdir = artifacts_dir() / "bench-operator"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with testbed(workdir) as (cluster, temporal_address):
+        ensure_pod_capacity(cluster, args.queues)
+        operator, metrics_port = start_operator(
+            cluster,
+            temporal_address,
+            workdir,
+            sync_interval=args.sync_interval,
+            profile=args.profile,
+        )
+        try:
+            pid = operator.popen.pid
+            cpu_at_start = cpu_seconds(pid)
+            print(f"  applying {args.queues} WorkflowQueues at once", flush=True)
+            started = time.monotonic()
+            apply_at_once(cluster, args.queues)
+            applied = time.monotonic() - started
+            deadline = started + args.timeout
+            ready = 0
+            queues: list[dict[str, Any]] = []
+            reported = 0.0
+            while time.monotonic() < deadline:
+                if not operator.alive():
+                    raise RuntimeError(f"the operator exited; log {operator.log_path}")
+                queues = list_queues(cluster)
+                ready = sum(1 for q in queues if ready_with_children(q))
+                if ready == args.queues:
+                    break
+                if time.monotonic() - reported >= 10:
+                    reported = time.monotonic()
+                    print(
+                        f"  {ready}/{args.queues} Ready after {reported - started:.0f}s", flush=True
+                    )
+                time.sleep(1.0)
+            all_ready = time.monotonic() - started
+            if ready < args.queues:
+                raise RuntimeError(
+                    f"only {ready}/{args.queues} queues Ready after {args.timeout:.0f}s; "
+                    f"log {operator.log_path}"
+                )
+            cpu_burst = cpu_seconds(pid) - cpu_at_start
+            print(f"  all {ready} Ready after {all_ready:.1f}s; now idle for {args.idle}s")
+            children = count_children(cluster)
+
+            idle_from = cpu_seconds(pid)
+            idle_started = time.monotonic()
+            time.sleep(args.idle)
+            idle_cpu = cpu_seconds(pid) - idle_from
+            idle_wall = time.monotonic() - idle_started
+            buckets, passes, pass_seconds = reconcile_histogram(metrics_port)
+            peak = peak_rss_mib(pid)
+            total_cpu = cpu_seconds(pid)
+        finally:
+            operator.stop()
+
+    latencies = ready_latencies(queues)
+    return {
+        "queues": args.queues,
+        "sync_interval_seconds": args.sync_interval,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "apply_seconds": round(applied, 2),
+        "all_ready_seconds": round(all_ready, 2),
+        "children": children,
+        "ready_latency_seconds": {
+            "p50": percentile(latencies, 0.50),
+            "p95": percentile(latencies, 0.95),
+            "max": max(latencies),
+            "mean": round(statistics.fmean(latencies), 2),
+            "note": "creationTimestamp to Ready lastTransitionTime; whole seconds",
+        },
+        "reconcile_pass_seconds": {
+            "p50": round(histogram_quantile(buckets, 0.50), 4),
+            "p95": round(histogram_quantile(buckets, 0.95), 4),
+            "passes": int(passes),
+            "mean": round(pass_seconds / passes, 4) if passes else None,
+        },
+        "operator": {
+            "peak_rss_mib": round(peak, 1),
+            "cpu_seconds_until_all_ready": round(cpu_burst, 2),
+            "cpu_seconds_total": round(total_cpu, 2),
+            "idle_seconds": round(idle_wall, 1),
+            "idle_cpu_seconds": round(idle_cpu, 2),
+            "idle_cpu_percent_of_one_core": round(100 * idle_cpu / idle_wall, 2),
+        },
+        "targets": TARGETS,
+    }
+
+
+def verdicts(result: dict[str, Any]) -> list[tuple[str, float, float, str]]:
+    """(measure, value, target, unit) rows; a value meets its target when <= target."""
+    operator = result["operator"]
+    return [
+        ("all Ready with children", result["all_ready_seconds"], 60.0, "s"),
+        ("reconcile pass p50", result["reconcile_pass_seconds"]["p50"], math.inf, "s"),
+        ("reconcile pass p95", result["reconcile_pass_seconds"]["p95"], 2.0, "s"),
+        ("creation→Ready p50", result["ready_latency_seconds"]["p50"], math.inf, "s"),
+        ("creation→Ready p95", result["ready_latency_seconds"]["p95"], math.inf, "s"),
+        ("peak RSS", operator["peak_rss_mib"], 200.0, "MiB"),
+        ("CPU until all Ready", operator["cpu_seconds_until_all_ready"], math.inf, "s"),
+        ("idle CPU (one core)", operator["idle_cpu_percent_of_one_core"], 5.0, "%"),
+    ]
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print()
+    print(f"operator benchmark: {result['queues']} WorkflowQueues")
+    print(f"{'measure':26} {'value':>10} {'target':>10}  verdict")
+    for measure, value, target, unit in verdicts(result):
+        shown = f"{value:.3f}" if isinstance(value, float) and value < 10 else f"{value}"
+        bound = "" if math.isinf(target) else f"<= {target:g}"
+        verdict = "" if math.isinf(target) else ("ok" if value <= target else "MISSED")
+        print(f"{measure:26} {shown + ' ' + unit:>10} {bound:>10}  {verdict}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queues", type=int, default=500, help="WorkflowQueues (default 500)")
+    parser.add_argument(
+        "--idle", type=float, default=60.0, help="seconds of idle measured (default 60)"
+    )
+    parser.add_argument(
+        "--sync-interval",
+        type=float,
+        default=30.0,
+        help="the operator's --sync-interval (default 30, its own default)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="give up waiting for Ready after (s)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the operator's event loop here"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=REPO_ROOT / "bench-results" / "operator.json"
+    )
+    args = parser.parse_args(argv)
+    if args.queues < 1 or args.idle <= 0:
+        parser.error("--queues must be >= 1 and --idle > 0")
+    # SIGTERM unwinds like Ctrl-C, so the cluster, server and operator are still stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = benchmark(args)
+    print_table(result)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
