@@ -42,7 +42,9 @@ from tests.testbed.cluster import (
     start_kwok_cluster,
     stop_kwok_cluster,
 )
-from tests.testbed.process import Process, artifacts_dir, free_port, http_ok
+from tests.testbed.operator import OperatorOptions
+from tests.testbed.operator import start_operator as testbed_start_operator
+from tests.testbed.process import Process, artifacts_dir
 from tests.testbed.temporal import start_temporal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,28 +135,18 @@ def start_operator(
     sync_interval: float,
     profile: Path | None,
 ) -> tuple[Process, int]:
-    liveness, metrics = free_port(), free_port()
-    python = [sys.executable]
-    if profile is not None:  # the event loop's thread only; written when the operator exits
-        python += ["-m", "cProfile", "-o", str(profile)]
-    argv = [
-        *python, "-m", "queuefleet_worker.cli", "operator",
-        "--standalone",
-        "--namespace", NAMESPACE,
-        "--temporal-address", temporal_address,
-        "--worker-image", "registry.invalid/queuefleet-worker:1.0.0",
-        "--sync-interval", str(sync_interval),
-        "--liveness", f"http://127.0.0.1:{liveness}/healthz",
-        "--metrics-address", f"127.0.0.1:{metrics}",
-        "--log-format", "json",
-    ]  # fmt: skip
-    process = Process.start(
-        "operator", argv, log_path=workdir / "operator.log", env=cluster.env, cwd=REPO_ROOT
+    # cProfile covers the event loop's thread only; written when the operator exits.
+    profiling = ("-m", "cProfile", "-o", str(profile)) if profile is not None else ()
+    options = OperatorOptions(
+        namespace=NAMESPACE,
+        temporal_address=temporal_address,
+        sync_interval=sync_interval,
+        log_format="json",
+        python_args=profiling,
     )
-    process.wait_until(
-        lambda: http_ok(f"http://127.0.0.1:{liveness}/healthz"), timeout=60, what="liveness"
+    return testbed_start_operator(
+        cluster, options, log_path=workdir / "operator.log", cwd=REPO_ROOT
     )
-    return process, metrics
 
 
 # ---- the load ---------------------------------------------------------------------------

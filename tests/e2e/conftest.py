@@ -7,7 +7,6 @@ cluster-wide APIService) would change what the cluster tier's tests observe.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,9 @@ from tests.testbed.cluster import (
     stop_kwok_cluster,
 )
 from tests.testbed.keda import Keda, aggregation_extra_args, start_keda
-from tests.testbed.process import Process, TestbedError, free_port, http_ok
+from tests.testbed.operator import OperatorOptions
+from tests.testbed.operator import start_operator as testbed_start_operator
+from tests.testbed.process import Process, TestbedError
 from tests.testbed.temporal import TemporalEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,39 +100,15 @@ def queuefleet_operator(e2e: EndToEnd, e2e_namespace: str) -> Iterator[Process]:
 
 
 def start_operator(e2e: EndToEnd, namespace: str) -> Process:
-    liveness = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "queuefleet_worker.cli",
-        "operator",
-        "--standalone",
-        "--namespace",
-        namespace,
-        "--temporal-address",
-        e2e.temporal.address,
-        "--temporal-namespace",
-        e2e.temporal.namespace,
-        "--temporal-timeout",
-        "2",
-        "--worker-image",
-        "registry.invalid/queuefleet-worker:e2e",
-        "--sync-interval",
-        OPERATOR_SYNC_SECONDS,
-        "--liveness",
-        f"http://127.0.0.1:{liveness}/healthz",
-        "--metrics-address",
-        f"127.0.0.1:{free_port()}",
-        "--log-format",
-        "plain",
-    ]
-    process = Process.start(
-        "operator",
-        argv,
-        log_path=e2e.artifacts / "e2e-operator" / f"{namespace}.log",
-        env=e2e.cluster.env,
+    options = OperatorOptions(
+        namespace=namespace,
+        temporal_address=e2e.temporal.address,
+        temporal_namespace=e2e.temporal.namespace,
+        temporal_timeout=2,
+        worker_image="registry.invalid/queuefleet-worker:e2e",
+        sync_interval=float(OPERATOR_SYNC_SECONDS),
     )
-    process.wait_until(
-        lambda: http_ok(f"http://127.0.0.1:{liveness}/healthz"), timeout=30, what="liveness"
+    process, _ = testbed_start_operator(
+        e2e.cluster, options, log_path=e2e.artifacts / "e2e-operator" / f"{namespace}.log"
     )
     return process

@@ -15,10 +15,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .process import TestbedError, require_binary
+import yaml
+
+from .process import TestbedError, free_port, require_binary
 
 FAKE_NODES = 2
 KWOKCTL_CONFIG = Path(__file__).with_name("kwokctl.yaml")
+# kwokctl counts ports down from 32767 and only checks that nothing listens yet, so two
+# clusters starting at once (two test runs on one machine) can pick the same ones; ports
+# the kernel hands out at random do not line up like that.
+_PORT_OPTIONS = (
+    "kubeApiserverPort",
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+)
 _COMPONENT_BINARIES = {
     "--kube-apiserver-binary": "kube-apiserver",
     "--kube-controller-manager-binary": "kube-controller-manager",
@@ -96,17 +109,30 @@ def start_kwok_cluster(
     argv += ["--kubeconfig", str(cluster.kubeconfig)]
     for extra in _kwokctl_safe_order(extra_args):
         argv += ["--extra-args", extra]
+    config = _cluster_config(workdir, name)
     try:
-        _kwokctl(workdir, argv, timeout=180)
+        _kwokctl(workdir, argv, timeout=180, config=config)
         _kwokctl(
             workdir,
             [kwokctl, "scale", "node", "--name", name, "--replicas", str(FAKE_NODES)],
             timeout=60,
+            config=config,
         )
     except BaseException:
         stop_kwok_cluster(workdir, cluster)
         raise
     return cluster
+
+
+def _cluster_config(workdir: Path, name: str) -> Path:
+    """The test bed's kwokctl settings plus ports picked free for this cluster."""
+    config = yaml.safe_load(KWOKCTL_CONFIG.read_text())
+    options = config.setdefault("options", {})
+    for option in _PORT_OPTIONS:
+        options[option] = free_port()
+    path = workdir / f"{name}.kwokctl.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def _kwokctl_safe_order(extra_args: Sequence[str]) -> list[str]:
@@ -138,12 +164,14 @@ def stop_kwok_cluster(workdir: Path, cluster: Cluster) -> None:
     _kwokctl(workdir, [kwokctl, "delete", "cluster", "--name", cluster.kwok_name], timeout=120)
 
 
-def _kwokctl(workdir: Path, argv: list[str], *, timeout: float) -> None:
+def _kwokctl(
+    workdir: Path, argv: list[str], *, timeout: float, config: Path = KWOKCTL_CONFIG
+) -> None:
     # Our own config keeps the user's ~/.kwok/kwok.yaml out of the test bed.
     env = {**os.environ, "KWOK_WORKDIR": str(workdir)}
     with (workdir / "kwokctl.log").open("a") as log:
         result = subprocess.run(
-            [*argv, "--config", str(KWOKCTL_CONFIG)],
+            [*argv, "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

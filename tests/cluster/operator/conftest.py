@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +11,9 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.testbed.cluster import Cluster, install_crds
-from tests.testbed.process import Process, free_port, http_ok
+from tests.testbed.operator import OperatorOptions
+from tests.testbed.operator import start_operator as testbed_start_operator
+from tests.testbed.process import Process
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_DIR = REPO / "k8s" / "crd"
@@ -45,35 +46,11 @@ def start_operator(
     metrics_port: int | None = None,
 ) -> Process:
     """Start `queuefleet operator` for one namespace and wait for its liveness endpoint."""
-    liveness = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "queuefleet_worker.cli",
-        "operator",
-        "--standalone",
-        "--namespace",
-        namespace,
-        "--temporal-address",
-        temporal_address,
-        "--temporal-timeout",
-        "1",
-        "--worker-image",
-        "registry.invalid/queuefleet-worker:1.0.0",
-        "--sync-interval",
-        "3",
-        "--liveness",
-        f"http://127.0.0.1:{liveness}/healthz",
-        "--metrics-address",
-        f"127.0.0.1:{metrics_port or free_port()}",
-        "--log-format",
-        "plain",
-    ]
-    process = Process.start(
-        "operator", argv, log_path=artifacts / "operator" / f"{namespace}.log", env=kube.env
+    options = OperatorOptions(
+        namespace=namespace, temporal_address=temporal_address, metrics_port=metrics_port
     )
-    process.wait_until(
-        lambda: http_ok(f"http://127.0.0.1:{liveness}/healthz"), timeout=30, what="liveness"
+    process, _ = testbed_start_operator(
+        kube, options, log_path=artifacts / "operator" / f"{namespace}.log"
     )
     return process
 
