@@ -11,9 +11,8 @@ KEDA's operator and metrics API server, our operator, and `queuefleet worker` pr
 2. Drain time for N workflows (default 1,000) with 1 vs 4 worker processes: the backlog
    is built first, then the workers start; measured from worker start to last completion.
 
-Writes bench-results/scale.json and bench-results/scale-timeline.svg (backlog and replicas
-over time). SVG keeps the benchmark free of a plotting dependency: it is text, written by
-the standard library, and any browser renders it.
+Writes bench-results/scale.json and bench-results/scale-timeline.png (backlog and replicas
+over time, drawn with matplotlib from the `observability` extra).
 
 Run: `make bench-scale` or `python -m bench.scale.run --workflows 1000 --cooldown 30`.
 """
@@ -234,50 +233,29 @@ async def until(predicate: Any, within: float) -> None:
         await asyncio.sleep(0.5)
 
 
-def svg_timeline(timeline: Timeline) -> str:
-    """Backlog (solid) and replicas (dashed, right axis) per series over time."""
-    width, height, pad = 960, 420, 50
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-    series = list(dict.fromkeys(s.series for s in timeline.samples))
-    t_max = max((s.at for s in timeline.samples), default=1.0) or 1.0
-    b_max = max((s.backlog for s in timeline.samples), default=1) or 1
-    r_max = max((s.replicas for s in timeline.samples), default=1) or 1
+def png_timeline(timeline: Timeline, path: Path) -> None:
+    """Backlog (top) and replicas (bottom) of every series over the run's clock."""
+    import matplotlib  # the observability extra's plotting library, imported only here
 
-    def x(t: float) -> float:
-        return pad + (width - 2 * pad) * t / t_max
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
 
-    def y(value: float, top: float) -> float:
-        return height - pad - (height - 2 * pad) * value / top
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        'font-family="sans-serif" font-size="12">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
-        'stroke="black"/>',
-        f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">seconds '
-        f"(0 to {t_max:.0f})</text>",
-        f'<text x="8" y="{pad - 12}">backlog (max {b_max}), solid</text>',
-        f'<text x="{width - 8}" y="{pad - 12}" text-anchor="end">replicas (max {r_max}), '
-        "dashed</text>",
-    ]
-    for index, name in enumerate(series):
-        colour = colours[index % len(colours)]
+    figure, (backlog_axes, replica_axes) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+    for name in dict.fromkeys(s.series for s in timeline.samples):
         points = [s for s in timeline.samples if s.series == name]
-        backlog_path = " ".join(f"{x(s.at):.1f},{y(s.backlog, b_max):.1f}" for s in points)
-        replica_path = " ".join(f"{x(s.at):.1f},{y(s.replicas, r_max):.1f}" for s in points)
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{backlog_path}"/>'
-        )
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-dasharray="6,4" '
-            f'points="{replica_path}"/>'
-        )
-        parts.append(
-            f'<text x="{pad + 10}" y="{pad + 16 * (index + 1)}" fill="{colour}">{name}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+        times = [s.at for s in points]
+        backlog_axes.plot(times, [s.backlog for s in points], label=name)
+        replica_axes.step(times, [s.replicas for s in points], where="post", label=name)
+    backlog_axes.set_ylabel("backlog (tasks)")
+    replica_axes.set_ylabel("replicas")
+    replica_axes.yaxis.get_major_locator().set_params(integer=True)
+    replica_axes.set_xlabel("seconds since the run started")
+    backlog_axes.legend(loc="upper right")
+    for axes in (backlog_axes, replica_axes):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def write_results(
@@ -294,8 +272,8 @@ def write_results(
             indent=2,
         )
     )
-    (out / "scale-timeline.svg").write_text(svg_timeline(timeline))
-    print(f"\nwrote {out / 'scale.json'} and {out / 'scale-timeline.svg'}")
+    png_timeline(timeline, out / "scale-timeline.png")
+    print(f"\nwrote {out / 'scale.json'} and {out / 'scale-timeline.png'}")
 
 
 async def run(args: argparse.Namespace) -> int:
