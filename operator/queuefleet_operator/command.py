@@ -54,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="bound on one Temporal call (default: 5)",
     )
+    timing.add_argument(
+        "--workers",
+        type=int,
+        default=16,
+        metavar="N",
+        help="reconcile passes running at once (default: 16)",
+    )
     runtime = parser.add_argument_group("operator runtime")
     runtime.add_argument(
         "--peering",
@@ -115,13 +122,14 @@ def run(args: argparse.Namespace) -> int:
             namespaces=tuple(args.namespace),
             sync_interval_seconds=args.sync_interval,
             temporal_timeout_seconds=args.temporal_timeout,
+            workers=args.workers,
         )
     except ConfigError as error:
         raise CommandError(str(error)) from error
     metrics_host, metrics_port = _host_port(args.metrics_address, "--metrics-address")
 
     try:
-        kube = KubeApi.from_environment()
+        kube = KubeApi.from_environment(connections=config.workers)
     except Exception as error:  # no kubeconfig, no service account: a setup problem
         raise CommandError(f"cannot find Kubernetes credentials: {error}") from error
     runtime = Runtime(

@@ -24,8 +24,11 @@ class OperatorConfig:
     sync_interval_seconds: float = 30.0
     # Upper bound on one DescribeTaskQueue call (and on connecting for it).
     temporal_timeout_seconds: float = 5.0
-    # Events on a queue's children arriving this close together share one reconcile.
-    debounce_seconds: float = 0.2
+    # Events on a queue's children arriving this close together share one reconcile: a new
+    # Deployment reports several status changes within a second or two of rolling out.
+    debounce_seconds: float = 1.0
+    # Reconcile passes running at once, each with its own thread for blocking API calls.
+    workers: int = 16
 
     def __post_init__(self) -> None:
         if self.sync_interval_seconds < 1:
@@ -36,5 +39,7 @@ class OperatorConfig:
             raise ConfigError(
                 f"--temporal-timeout must be positive, got {self.temporal_timeout_seconds}"
             )
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
         if not self.temporal_namespace:
             raise ConfigError("--temporal-namespace must not be empty")

@@ -1,5 +1,10 @@
 """Thin kopf handlers: each hands the event to the Runtime (memo.runtime) and returns.
 
+Only watch-event handlers: the Runtime decides from its caches when a queue needs a pass
+(a new generation, a child changed, a CRD came or went) and runs its own resync loop. With
+no on.create/update or timer handlers kopf keeps no per-object state on WorkflowQueues: no
+diff-base annotation, no finalizer. Owner references garbage-collect the children.
+
 Registered into an explicit registry by `register`, with the operator's configuration, so
 importing this module has no side effects.
 """
@@ -9,21 +14,18 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import kopf
 
 from . import constants
 from .config import OperatorConfig
-from .kube import KubeError
 from .planner import Event
-from .runtime import ApplyFailedError, Runtime
+from .runtime import Runtime
 
 __all__ = ["post_event", "register"]
 
-# Retry delay after a failed pass started by a create/update/resume.
-_RETRY_SECONDS = 15
 _WATCHED_CRDS = frozenset(
     {
         constants.KEDA_SCALEDOBJECTS_CRD,
@@ -45,6 +47,17 @@ def _runtime(memo: Any) -> Runtime:
     return runtime
 
 
+def _started(memo: Any) -> Runtime:
+    """The Runtime, its workers and resync loop started on the first watch event.
+
+    They start here rather than at startup because their tasks inherit the context they are
+    created in, and kopf.event() finds kopf's event poster only in a handler's context.
+    """
+    runtime = _runtime(memo)
+    runtime.start()
+    return runtime
+
+
 def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     """A plain copy: kopf's body is a live view that changes under our feet.
 
@@ -58,18 +71,36 @@ def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(plain)
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """kopf builds a diff base for every watch event of every resource, a deep copy each
+    time, for handlers that react to field changes. We have none (we compare generations),
+    so there is nothing to build or store.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return cast("kopf.BodyEssence", None)
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         """Set kopf's rules explicitly rather than rely on defaults nobody remembers."""
         persistence = settings.persistence
+        # No handler needs a finalizer; naming the one earlier versions added lets kopf
+        # remove it from existing WorkflowQueues ("no handlers requiring it").
         persistence.finalizer = constants.FINALIZER
         persistence.progress_storage = kopf.AnnotationsProgressStorage(
             prefix=constants.ANNOTATION_PREFIX
         )
-        persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=constants.ANNOTATION_PREFIX, key="last-handled-configuration"
-        )
+        persistence.diffbase_storage = _NoDiffBase()
         # Watches are re-established regularly, so a silently dead connection cannot
         # leave the operator blind for long.
         settings.watching.server_timeout = 300
@@ -104,38 +135,13 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     # Event handlers are coroutines: they only touch in-memory caches, on the loop's thread.
     @kopf.on.event(*_QUEUES, registry=registry)
     async def queue_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-        """Keep the cache of WorkflowQueues current (deletions clear it)."""
+        """Keep the cache of WorkflowQueues current (deletions clear it); a new generation
+        queues a reconcile pass."""
         body = event.get("object") or {}
         if event.get("type") == "DELETED":
-            _runtime(memo).queue_gone(body)
+            _started(memo).queue_gone(body)
         else:
-            _runtime(memo).queue_seen(_snapshot(body))
-
-    @kopf.on.resume(*_QUEUES, registry=registry)
-    @kopf.on.create(*_QUEUES, registry=registry)
-    @kopf.on.update(*_QUEUES, field="spec", registry=registry)
-    async def reconcile_queue(body: kopf.Body, reason: str, memo: Any, **_: Any) -> None:
-        """Bring the children and status in line with the spec."""
-        try:
-            await _runtime(memo).reconcile(_snapshot(body), trigger=str(reason))
-        except (ApplyFailedError, KubeError) as error:
-            raise kopf.TemporaryError(str(error), delay=_RETRY_SECONDS) from error
-
-    @kopf.timer(
-        *_QUEUES,
-        interval=config.sync_interval_seconds,
-        initial_delay=min(config.sync_interval_seconds, 5.0),
-        registry=registry,
-    )
-    async def sync_queue(body: kopf.Body, memo: Any, logger: kopf.Logger, **_: Any) -> None:
-        """Read the live backlog, then repair drift and refresh status (level-triggered)."""
-        runtime = _runtime(memo)
-        snapshot = _snapshot(body)
-        await runtime.refresh_backlog(snapshot)
-        try:
-            await runtime.reconcile(snapshot, trigger="timer")
-        except (ApplyFailedError, KubeError) as error:
-            logger.warning("periodic reconcile failed; retrying next interval: %s", error)
+            _started(memo).queue_seen(_snapshot(body))
 
     for kind in constants.CHILD_KINDS:
 
@@ -148,7 +154,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
         )
         async def child_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
             """A child changed or vanished: update the cache; repair if someone else did it."""
-            _runtime(memo).child_seen(event.get("type"), event.get("object") or {})
+            _started(memo).child_seen(event.get("type"), event.get("object") or {})
 
     @kopf.on.event(
         "apiextensions.k8s.io",
@@ -159,4 +165,4 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     )
     async def crd_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
         """KEDA or the Prometheus Operator appearing or leaving changes the children."""
-        _runtime(memo).crd_seen(event.get("type"), event.get("object") or {})
+        _started(memo).crd_seen(event.get("type"), event.get("object") or {})

@@ -33,11 +33,15 @@ class KubeApi:
         self._client = api_client
 
     @classmethod
-    def from_environment(cls) -> KubeApi:
-        """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG)."""
+    def from_environment(cls, *, connections: int = 10) -> KubeApi:
+        """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG).
+
+        `connections`: pooled HTTP connections, one per thread that calls at once.
+        """
         from kubernetes import client, config
 
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = connections
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:

@@ -261,10 +261,10 @@ def _worker_env(spec: WorkflowQueueSpec, target: Target) -> list[Manifest]:
     if worker.deployment_name is not None and worker.build_id is not None:
         env.append({"name": contract.ENV_DEPLOYMENT_NAME, "value": worker.deployment_name})
         env.append({"name": contract.ENV_BUILD_ID, "value": worker.build_id})
+    tls = temporal.tls
     if temporal.tls_enabled:
         env.append({"name": contract.ENV_TEMPORAL_TLS, "value": "true"})
-        tls = temporal.tls
-        assert tls is not None
+    if tls is not None and tls.enabled:
         if tls.secret_name is not None:
             env.append(
                 {
@@ -353,8 +353,8 @@ def scaled_object(queue: QueueIdentity, spec: WorkflowQueueSpec, target: Target)
     if temporal.tls is not None and temporal.tls.enabled and temporal.tls.server_name:
         metadata["tlsServerName"] = temporal.tls.server_name
     if temporal.api_key_secret is not None:
-        # Only consulted with an API key and no client certificate.
-        metadata["enableTLS"] = "true" if temporal.tls_enabled else "false"
+        # Consulted with an API key and no client certificate; an API key implies TLS.
+        metadata["enableTLS"] = "true"
     trigger: Manifest = {"type": "temporal", "name": _TRIGGER_NAME, "metadata": metadata}
     if needs_trigger_authentication(spec):
         trigger["authenticationRef"] = {

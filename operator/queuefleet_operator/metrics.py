@@ -34,6 +34,12 @@ class OperatorMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=self.registry,
         )
+        self.queue_wait_seconds = Histogram(
+            "queuefleet_operator_work_queue_wait_seconds",
+            "Time a WorkflowQueue waited in the work queue before its reconcile pass began.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
         self.errors = Counter(
             "queuefleet_operator_errors",
             "Failed API calls and backlog reads, by operation.",

@@ -93,34 +93,27 @@ def plan(
 
     desired = _desired_children(queue, spec, target, observed)
     apply: list[Manifest] = []
-    events: list[Event] = []
+    # One event per kind of change per pass, naming every child it touched: a new queue
+    # gets one "Created" event, not one per child.
+    touched: dict[str, list[str]] = {}
     for kind, manifest in desired.items():
         reason = _apply_reason(kind, manifest, observed)
         if reason is None:
             continue
         apply.append(manifest)
-        name = manifest["metadata"]["name"]
-        if reason == "missing":
-            events.append(Event(type="Normal", reason="Created", message=f"{kind} {name} applied"))
-        elif reason == "changed":
-            events.append(Event(type="Normal", reason="Updated", message=f"{kind} {name} updated"))
-        elif reason == "drifted":
-            events.append(
-                Event(
-                    type="Warning",
-                    reason="DriftRepaired",
-                    message=f"{kind} {name} was changed outside the operator; restored",
-                )
-            )
+        touched.setdefault(reason, []).append(f"{kind} {manifest['metadata']['name']}")
     delete = tuple(
         ChildRef(kind=kind, name=child.name)
         for kind, child in observed.children.items()
         if kind not in desired and child.owner_uid == queue.uid
     )
-    for ref in delete:
-        events.append(
-            Event(type="Normal", reason="Deleted", message=f"{ref.kind} {ref.name} deleted")
-        )
+    if delete:
+        touched["deleted"] = [f"{ref.kind} {ref.name}" for ref in delete]
+    events = [
+        Event(type=event_type, reason=reason, message=f"{', '.join(children)} {verb}")
+        for change, (event_type, reason, verb) in _CHANGE_EVENTS.items()
+        if (children := touched.get(change))
+    ]
 
     status = _status(queue, spec, observed, desired)
     events.extend(_transition_events(observed.previous_status, status))
@@ -132,6 +125,15 @@ def plan(
         status=status,
         events=tuple(events),
     )
+
+
+# How each kind of child change is reported: (event type, reason, verb).
+_CHANGE_EVENTS: Mapping[str, tuple[EventType, str, str]] = {
+    "missing": ("Normal", "Created", "applied"),
+    "changed": ("Normal", "Updated", "updated"),
+    "drifted": ("Warning", "DriftRepaired", "changed outside the operator; restored"),
+    "deleted": ("Normal", "Deleted", "deleted"),
+}
 
 
 def _target(spec: WorkflowQueueSpec, config: OperatorConfig) -> m.Target | str:
@@ -390,6 +392,8 @@ def _transition_events(
             continue
         if now["status"] == "Unknown":
             continue
+        if was is None and now["reason"] == Reason.WORKERS_UNAVAILABLE:
+            continue  # a new queue waiting for its first workers is not news
         events.append(
             Event(
                 type="Normal" if now["status"] == "True" else "Warning",

@@ -2,19 +2,26 @@
 
 kopf's watches feed the caches here (queues, children, CRDs), so observing costs no API
 calls; a pass talks to the API only to apply what drifted, delete what is stale and write a
-status that changed. One pass per queue at a time (a lock per queue).
+status that changed.
+
+Passes run from a work queue, as in controller-runtime: a queue waiting for a pass is in it
+once however many events arrive meanwhile, a fixed number of workers take passes from it
+(so at most one pass per queue at a time), and each worker has its own thread for the
+blocking API calls. One operator-wide loop re-reads every queue's backlog and re-queues it
+each sync interval; no per-object kopf timer, so kopf needs no finalizer on WorkflowQueues.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from . import constants
 from .backlog import BacklogQuery, BacklogReader, TLSMaterial, supersedes
@@ -36,6 +43,15 @@ __all__ = ["QueueKey", "Runtime"]
 
 QueueKey = tuple[str, str]  # (namespace, name)
 log = logging.getLogger("queuefleet.operator")
+_T = TypeVar("_T")
+# A pass that failed is tried again this much later (the status already says why).
+_RETRY_SECONDS = 15.0
+# Backlog reads in flight at once during a resync (each bounded by the Temporal timeout).
+_CONCURRENT_BACKLOG_READS = 16
+# A resync queues a pass when the backlog reading changed what the status shows, and
+# otherwise only when the queue had no pass for this many sync intervals: watch events
+# already report drift, so the unconditional pass is a safety net, not the main path.
+_FULL_RESYNC_INTERVALS = 5
 
 
 class EventSink(Protocol):
@@ -50,7 +66,9 @@ class _QueueState:
     temporal: TemporalCheck | None = None
     last_reading: BacklogReading | None = None
     written_status: Mapping[str, Any] | None = None
-    repair_pending: bool = False
+    # The generation the latest pass started from (None: no pass yet), and when (monotonic).
+    reconciled_generation: int | None = None
+    reconciled_at: float = 0.0
 
 
 class ApplyFailedError(RuntimeError):
@@ -78,6 +96,17 @@ class Runtime:
         self._children: dict[QueueKey, dict[str, ChildSnapshot]] = {}
         self._crds: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The work queue: keys waiting (with why and since when), keys in a pass, keys to
+        # queue again when their pass ends, and keys waiting out a delay.
+        self._work: asyncio.Queue[QueueKey] | None = None
+        self._waiting: dict[QueueKey, tuple[str, float]] = {}
+        self._running: set[QueueKey] = set()
+        self._again: dict[QueueKey, str] = {}
+        self._delayed: set[QueueKey] = set()
+        self._reads: asyncio.Semaphore | None = None  # bounds backlog reads in flight
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.workers, thread_name_prefix="queuefleet-kube"
+        )
 
     # ---- caches fed by watches -----------------------------------------------------------
 
@@ -92,8 +121,21 @@ class Runtime:
         return state
 
     def queue_seen(self, body: Mapping[str, Any]) -> None:
+        """Cache the queue; a new generation (or a queue not reconciled yet) gets a pass.
+
+        Our own status writes bump no generation, so they queue nothing.
+        """
         metadata = body.get("metadata", {})
-        self._state((metadata["namespace"], metadata["name"])).body = body
+        key = (metadata["namespace"], metadata["name"])
+        state = self._state(key)
+        state.body = body
+        if state.reconciled_generation != _generation(body):
+            new = state.reconciled_generation is None
+            self.enqueue(key, trigger="resume" if new and body.get("status") else "spec")
+            if new and self._reads is not None:
+                # Read the backlog now rather than at the next round of the resync loop,
+                # so its first pass already knows whether Temporal is reachable.
+                self._spawn(self._resync(key), name="first backlog read")
 
     def queue_gone(self, body: Mapping[str, Any]) -> None:
         metadata = body.get("metadata", {})
@@ -103,7 +145,11 @@ class Runtime:
         self.metrics.forget_queue(key[0], key[1], task_queue)
 
     def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """Record a child's latest state; a deleted or hand-edited child gets repaired."""
+        """Record a child's latest state; a deleted or hand-edited child gets repaired.
+
+        An event that changes nothing the planner sees (a PodDisruptionBudget's status, an
+        echo of our own apply) queues no pass.
+        """
         owner = controller_owner(body)
         if owner is None:
             return
@@ -116,14 +162,17 @@ class Runtime:
             if not children:
                 self._children.pop(key, None)
             drifted = True
+            changed = True
         else:
+            changed = children.get(snapshot.kind) != snapshot
             children[snapshot.kind] = snapshot
             applied = self._queues.get(key, _QueueState()).applied_generations.get(snapshot.kind)
             drifted = applied is not None and applied != snapshot.generation
         state = self._queues.get(key)
-        if state is not None and state.body and (drifted or event_type is not None):
-            # Status follows the children too (readiness), so any event schedules a pass.
-            self._schedule(key, trigger="child-deleted" if event_type == "DELETED" else "child")
+        if state is not None and state.body and (drifted or (event_type and changed)):
+            # Status follows the children too (readiness), so a change schedules a pass.
+            trigger = "child-deleted" if event_type == "DELETED" else "child"
+            self.enqueue_later(key, trigger=trigger, delay=self.config.debounce_seconds)
 
     def crd_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         name = str(body.get("metadata", {}).get("name", ""))
@@ -137,7 +186,7 @@ class Runtime:
         (self._crds.add if present else self._crds.discard)(name)
         log.info("CRD %s is %s; reconciling every queue", name, "served" if present else "gone")
         for key in list(self._queues):
-            self._schedule(key, trigger="crd")
+            self.enqueue(key, trigger="crd")
 
     def prime(self) -> None:
         """Learn which CRDs exist and which children are there before the first pass.
@@ -178,29 +227,112 @@ class Runtime:
 
     # ---- the reconcile pass ----------------------------------------------------------------
 
-    def _schedule(self, key: QueueKey, *, trigger: str) -> None:
-        """Coalesce bursts of child events into one extra pass per queue."""
-        state = self._queues.get(key)
-        if state is None or state.repair_pending:
+    def start(self) -> None:
+        """Start the workers and the resync loop on the running event loop (once)."""
+        if self._work is not None:
             return
-        state.repair_pending = True
+        self._work = asyncio.Queue()
+        self._reads = asyncio.Semaphore(_CONCURRENT_BACKLOG_READS)
+        for index in range(self.config.workers):
+            self._spawn(self._worker(), name=f"reconcile worker {index}")
+        self._spawn(self._resync_forever(), name="resync")
+        for key in self._waiting:  # queued before the workers existed
+            self._work.put_nowait(key)
 
-        async def later() -> None:
-            await asyncio.sleep(self.config.debounce_seconds)
-            current = self._queues.get(key)
-            if current is None:
-                return
-            current.repair_pending = False
-            try:
-                await self.reconcile(current.body, trigger=trigger)
-            except ApplyFailedError:
-                pass  # status says so; the timer retries
-            except Exception:
-                log.exception("reconcile of %s/%s after a %s event failed", *key, trigger)
-
-        task = asyncio.get_running_loop().create_task(later())
+    def _spawn(self, coroutine: Any, *, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def pending(self) -> dict[QueueKey, str]:
+        """Queues waiting for a pass, with what asked for it."""
+        return {key: trigger for key, (trigger, _) in self._waiting.items()}
+
+    def enqueue(self, key: QueueKey, *, trigger: str) -> None:
+        """Ask for a pass over `key`; a queue already waiting is not queued twice."""
+        if key in self._waiting:
+            return
+        if key in self._running:
+            self._again.setdefault(key, trigger)  # after the current pass: it may be stale
+            return
+        self._waiting[key] = (trigger, time.perf_counter())
+        if self._work is not None:
+            self._work.put_nowait(key)
+
+    def enqueue_later(self, key: QueueKey, *, trigger: str, delay: float) -> None:
+        """Queue `key` after `delay`; events meanwhile share that one pass (debounce)."""
+        if key in self._delayed or key in self._waiting:
+            return
+        self._delayed.add(key)
+
+        def due() -> None:
+            self._delayed.discard(key)
+            self.enqueue(key, trigger=trigger)
+
+        asyncio.get_running_loop().call_later(delay, due)
+
+    async def _worker(self) -> None:
+        assert self._work is not None
+        while True:
+            key = await self._work.get()
+            trigger, queued_at = self._waiting.pop(key)
+            state = self._queues.get(key)
+            if state is None or not state.body:
+                continue  # deleted while waiting
+            self.metrics.queue_wait_seconds.observe(time.perf_counter() - queued_at)
+            self._running.add(key)
+            try:
+                await self.reconcile(state.body, trigger=trigger)
+            except (ApplyFailedError, KubeError) as error:
+                log.warning("reconcile of %s/%s failed; retrying: %s", *key, error)
+                self.enqueue_later(key, trigger="retry", delay=_RETRY_SECONDS)
+            except Exception:
+                log.exception("reconcile of %s/%s after a %s event failed", *key, trigger)
+                self.enqueue_later(key, trigger="retry", delay=_RETRY_SECONDS)
+            finally:
+                self._running.discard(key)
+                again = self._again.pop(key, None)
+                if again is not None:
+                    self.enqueue(key, trigger=again)
+
+    async def _resync_forever(self) -> None:
+        """Each sync interval: read every queue's backlog; queue a pass when that changed
+        the status, or when the queue's last pass is `_FULL_RESYNC_INTERVALS` old.
+
+        The reads are spread evenly over the interval (what jitter is for), so Temporal and
+        the API server see a steady trickle rather than a burst per interval.
+        Level-triggered: drift no event reported is repaired by the periodic full pass.
+        """
+        interval = self.config.sync_interval_seconds
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(min(interval, 5.0))
+        while True:
+            started = loop.time()
+            keys = list(self._queues)
+            spacing = interval / max(len(keys), 1)
+            for key in keys:
+                if key in self._queues:
+                    self._spawn(self._resync(key), name="resync queue")
+                await asyncio.sleep(spacing)
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+    async def _resync(self, key: QueueKey) -> None:
+        """Read one queue's backlog; queue a pass if that changed its status, or if due."""
+        assert self._reads is not None
+        async with self._reads:
+            state = self._queues.get(key)
+            if state is None or not state.body:
+                return
+            shown = _temporal_view(state)
+            await self.refresh_backlog(state.body)
+        full_every = self.config.sync_interval_seconds * _FULL_RESYNC_INTERVALS
+        if time.monotonic() - state.reconciled_at >= full_every or _temporal_view(state) != shown:
+            self.enqueue(key, trigger="timer")
+
+    async def _blocking(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run a blocking API call on the operator's own threads (one per worker)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
     def observe(self, key: QueueKey, state: _QueueState) -> Observed:
         return Observed(
@@ -220,6 +352,8 @@ class Runtime:
         state = self._state(key)
         if not state.body or _generation(body) >= _generation(state.body):
             state.body = body
+        state.reconciled_generation = _generation(state.body)
+        state.reconciled_at = time.monotonic()
         started = time.perf_counter()
         result = "ok"
         try:
@@ -242,14 +376,14 @@ class Runtime:
         status = dict(plan.status)
         failure: str | None = None
         if plan.hand_over or plan.apply or plan.delete:
-            failure = await asyncio.to_thread(self._execute, key, state, plan)
+            failure = await self._blocking(self._execute, key, state, plan)
             if failure is not None:
                 status = with_apply_failure(
                     status, failure, generation=queue.generation, now=observed.now
                 )
         if status != (state.written_status or body.get("status")):
             try:
-                written = await asyncio.to_thread(
+                written = await self._blocking(
                     self.kube.patch_status, queue.namespace, queue.name, status
                 )
             except KubeError:
@@ -311,7 +445,7 @@ class Runtime:
 
     # ---- the live backlog ------------------------------------------------------------------
 
-    async def refresh_backlog(self, body: Mapping[str, Any], *, jitter: bool = True) -> None:
+    async def refresh_backlog(self, body: Mapping[str, Any]) -> None:
         """Read the backlog once (bounded), record it, and export it; never raises."""
         metadata = body.get("metadata", {})
         key = (str(metadata["namespace"]), str(metadata["name"]))
@@ -319,11 +453,9 @@ class Runtime:
             spec = parse_spec(body.get("spec") or {})
         except SpecError:
             return  # the reconcile pass reports the spec problem
-        if jitter:
-            # Spread the queues' reads instead of firing them all on the same tick.
-            spread = min(5.0, self.config.sync_interval_seconds * 0.2)
-            await asyncio.sleep(random.uniform(0, spread))  # noqa: S311 - not cryptographic
-        state = self._state(key)
+        state = self._queues.get(key)
+        if state is None:
+            return  # deleted meanwhile
         now = self._clock()
         try:
             query = await self._query(key[0], spec)
@@ -367,22 +499,20 @@ class Runtime:
             cert = key = ca = None
             if temporal.tls.secret_name is not None:
                 name = temporal.tls.secret_name
-                cert = await asyncio.to_thread(
-                    self.kube.read_secret_value, namespace, name, "tls.crt"
-                )
-                key = await asyncio.to_thread(
-                    self.kube.read_secret_value, namespace, name, "tls.key"
-                )
+                cert = await self._blocking(self.kube.read_secret_value, namespace, name, "tls.crt")
+                key = await self._blocking(self.kube.read_secret_value, namespace, name, "tls.key")
                 if temporal.tls.ca_key is not None:
-                    ca = await asyncio.to_thread(
+                    ca = await self._blocking(
                         self.kube.read_secret_value, namespace, name, temporal.tls.ca_key
                     )
             tls = TLSMaterial(
                 client_cert=cert, client_key=key, server_ca=ca, server_name=temporal.tls.server_name
             )
+        if tls is None and temporal.tls_enabled:
+            tls = TLSMaterial()  # an API key implies TLS, with the system's trust roots
         api_key = None
         if temporal.api_key_secret is not None:
-            raw = await asyncio.to_thread(
+            raw = await self._blocking(
                 self.kube.read_secret_value,
                 namespace,
                 temporal.api_key_secret.name,
@@ -402,7 +532,19 @@ class Runtime:
         for task in list(self._tasks):
             task.cancel()
         self.backlog.forget_all()
-        await asyncio.to_thread(self.kube.close)
+        await self._blocking(self.kube.close)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _temporal_view(state: _QueueState) -> tuple[Any, ...]:
+    """What of the latest backlog read reaches the status (see planner: TemporalReachable)."""
+    check = state.temporal
+    seen = (
+        (check.reachable, check.reading is not None, check.secret_problem, check.error)
+        if (check is not None)
+        else None
+    )
+    return (seen, state.last_reading)
 
 
 def _generation(body: Mapping[str, Any]) -> int:

@@ -65,7 +65,9 @@ class TemporalSpec:
 
     @property
     def tls_enabled(self) -> bool:
-        return self.tls is not None and self.tls.enabled
+        """TLS is on when asked for, and always with an API key: Temporal Cloud and KEDA's
+        temporal scaler (the Go SDK turns TLS on whenever an API key is set) need it."""
+        return (self.tls is not None and self.tls.enabled) or self.api_key_secret is not None
 
     @property
     def client_cert_secret(self) -> str | None:
@@ -250,6 +252,10 @@ def _check_cross_field(spec: WorkflowQueueSpec) -> None:
         raise SpecError(
             "spec.temporal.tls without spec.temporal.tls.secretName "
             "needs spec.temporal.apiKeySecret"
+        )
+    if tls is not None and not tls.enabled and temporal.api_key_secret is not None:
+        raise SpecError(
+            "spec.temporal.apiKeySecret needs TLS; remove spec.temporal.tls.enabled: false"
         )
     if tls is not None and tls.ca_key is not None and tls.secret_name is None:
         raise SpecError("spec.temporal.tls.caKey needs spec.temporal.tls.secretName")

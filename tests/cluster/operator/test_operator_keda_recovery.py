@@ -100,8 +100,14 @@ def test_missing_keda_falls_back_then_recovers_when_installed(
             assert autoscaler["reason"] == "KedaNotInstalled"
             assert "scaledobjects.keda.sh is not installed" in autoscaler["message"]
             assert f"fixed {replicas} worker(s)" in autoscaler["message"]
-            ready = condition(kube, namespace, name, "Ready")
-            assert (ready["status"], ready["reason"]) == ("False", "AutoscalerNotReady")
+            # The operator sees the workers turn ready a debounce after the API does.
+            eventually(
+                lambda name=name: (
+                    (c := condition(kube, namespace, name, "Ready"))
+                    and (c.get("status"), c.get("reason")) == ("False", "AutoscalerNotReady")
+                ),
+                what=f"{name}: Ready=False for AutoscalerNotReady",
+            )
             deployment = get(kube, namespace, "deployment", f"{name}-worker") or {}
             assert deployment["spec"]["replicas"] == replicas
             assert _operator_owns_replicas(kube, namespace, f"{name}-worker")

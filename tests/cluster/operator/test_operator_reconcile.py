@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -120,11 +121,38 @@ def test_deleting_the_queue_collects_its_children(
 ) -> None:
     apply_queue(kube, namespace, "gone")
     eventually(lambda: get(kube, namespace, "scaledobject", "gone-worker"), what="ScaledObject")
-    kube.kubectl("-n", namespace, "delete", "wfq", "gone", "--wait=true")
+    eventually(
+        lambda: condition(kube, namespace, "gone", "Ready").get("status") == "True", what="Ready"
+    )
+    # Owner references do the collecting: the operator holds no finalizer on the queue.
+    queue = get(kube, namespace, "workflowqueue", "gone") or {}
+    assert not queue["metadata"].get("finalizers"), queue["metadata"]
+    kube.kubectl("-n", namespace, "delete", "wfq", "gone", "--wait=true", timeout=30)
     for kind in ("deployment", "scaledobject", "pdb"):
         eventually(
             lambda kind=kind: get(kube, namespace, kind, "gone-worker") is None, what=f"{kind} gone"
         )
+
+
+def test_finalizer_of_earlier_versions_is_released(
+    operator: Process, kube: Cluster, namespace: str
+) -> None:
+    # Earlier versions ran a kopf timer per queue, which made kopf add this finalizer; the
+    # operator must drop it so deleting an upgraded queue does not hang.
+    apply_queue(kube, namespace, "legacy")
+    eventually(lambda: get(kube, namespace, "deployment", "legacy-worker"), what="Deployment")
+    kube.kubectl(
+        "-n", namespace, "patch", "wfq", "legacy", "--type=merge",
+        "-p", json.dumps({"metadata": {"finalizers": ["queuefleet.dev/operator"]}}),
+    )  # fmt: skip
+    eventually(
+        lambda: (
+            not (get(kube, namespace, "workflowqueue", "legacy") or {})
+            .get("metadata", {})
+            .get("finalizers")
+        ),
+        what="finalizer released",
+    )
 
 
 def test_paused_queue_is_left_alone(operator: Process, kube: Cluster, namespace: str) -> None:

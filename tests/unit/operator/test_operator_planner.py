@@ -302,6 +302,36 @@ def test_secrets_are_referenced_never_inlined() -> None:
     assert trigger["metadata"]["enableTLS"] == "true"
 
 
+def test_an_api_key_implies_tls_for_workers_and_autoscaler() -> None:
+    # The Temporal Go SDK (KEDA's scaler) turns TLS on whenever an API key is set, and
+    # Temporal Cloud accepts API keys only over TLS: the workers must agree.
+    result = run(body(temporal={"apiKeySecret": {"name": "cloud-key"}}), observed())
+    env = env_of(deployment_of(result))
+    assert env[contract.ENV_TEMPORAL_TLS] == "true"
+    assert contract.ENV_TEMPORAL_TLS_CLIENT_CERT_PATH not in env  # no client certificate
+    assert contract.ENV_TEMPORAL_TLS_SERVER_CA_CERT_PATH not in env  # system trust roots
+    pod = deployment_of(result)["spec"]["template"]["spec"]
+    assert "temporal-tls" not in {v["name"] for v in pod.get("volumes", [])}
+    trigger = result.desired[constants.SCALED_OBJECT.kind]["spec"]["triggers"][0]
+    assert trigger["metadata"]["enableTLS"] == "true"
+    auth = result.desired[constants.TRIGGER_AUTHENTICATION.kind]
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "apiKey", "name": "cloud-key", "key": "api-key"}
+    ]
+
+
+def test_new_queue_gets_one_event_naming_every_child() -> None:
+    result = run(body(), observed())
+    created = [e for e in result.events if e.reason == "Created"]
+    assert len(created) == 1
+    assert created[0].message == (
+        "Deployment orders-worker, ScaledObject orders-worker, "
+        "PodDisruptionBudget orders-worker applied"
+    )
+    # Waiting for the first workers is expected, not a warning.
+    assert [e for e in result.events if e.type == "Warning"] == []
+
+
 def test_spec_overrides_operator_defaults() -> None:
     spec = {
         "temporal": {"address": "other:7233", "namespace": "prod"},
@@ -635,6 +665,11 @@ def test_paused_changes_nothing() -> None:
         ({}, OperatorConfig(worker_image="w:1"), "spec.temporal.address"),
         ({}, OperatorConfig(temporal_address="t:7233"), "spec.worker.image"),
         ({"temporal": {"tls": {}}}, CONFIG, "spec.temporal.tls"),
+        (
+            {"temporal": {"apiKeySecret": {"name": "k"}, "tls": {"enabled": False}}},
+            CONFIG,
+            "spec.temporal.apiKeySecret needs TLS",
+        ),
     ],
 )
 def test_invalid_spec_names_the_field_and_touches_nothing(
