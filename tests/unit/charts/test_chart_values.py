@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -97,7 +98,6 @@ def test_schema_is_strict() -> None:
 
 def test_defaults_satisfy_the_schema() -> None:
     """The schema's own defaults validate (helm lint checks it too, with Helm's validator)."""
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft7Validator(SCHEMA).validate(VALUES)
 
 
