@@ -62,5 +62,17 @@ def main() -> int:
     return 0
 
 
+def exit_skipping_finalization(code: int) -> None:
+    """Leave without interpreter finalization, as the worker and the CLI do.
+
+    The SDK's native threads can call into Python while the interpreter finalizes and
+    abort the process (temporalio/sdk-python#300), which would turn a verdict into SIGABRT.
+    Everything is printed by now, so flush and leave.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_skipping_finalization(main())
