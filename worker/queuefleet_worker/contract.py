@@ -51,6 +51,31 @@ ENV_METRICS_PORT: Final = "QUEUEFLEET_METRICS_PORT"
 ENV_LOG_FORMAT: Final = "QUEUEFLEET_LOG_FORMAT"
 ENV_LOG_LEVEL: Final = "QUEUEFLEET_LOG_LEVEL"
 
+# Every variable a deployer (the operator) sets on a worker container from its own fields.
+# A user's extra env must not repeat one (a duplicate key fails the Deployment, or silently
+# overrides the field): the CRD's reserved-name rule is generated from this tuple
+# (`python -m queuefleet_operator.crdgen`), and a unit test checks both stay in step.
+DEPLOYER_ENV: Final = (
+    ENV_TEMPORAL_ADDRESS,
+    ENV_TEMPORAL_NAMESPACE,
+    ENV_TEMPORAL_API_KEY,
+    ENV_TEMPORAL_TLS,
+    ENV_TEMPORAL_TLS_CLIENT_CERT_PATH,
+    ENV_TEMPORAL_TLS_CLIENT_KEY_PATH,
+    ENV_TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+    ENV_TEMPORAL_TLS_SERVER_NAME,
+    ENV_TASK_QUEUE,
+    ENV_REGISTRARS,
+    ENV_MAX_CONCURRENT_ACTIVITIES,
+    ENV_MAX_CONCURRENT_WORKFLOW_TASKS,
+    ENV_GRACEFUL_SHUTDOWN_SECONDS,
+    ENV_DEPLOYMENT_NAME,
+    ENV_BUILD_ID,
+    ENV_HEALTH_PORT,
+    ENV_METRICS_PORT,
+    ENV_LOG_FORMAT,
+)
+
 DEFAULT_LISTEN_HOST: Final = "0.0.0.0"  # noqa: S104 - probes and scrapes come from outside the pod
 
 DEFAULT_HEALTH_PORT: Final = 8080
@@ -60,6 +85,8 @@ READY_PATH: Final = "/readyz"
 METRICS_PATH: Final = "/metrics"
 
 DEFAULT_GRACEFUL_SHUTDOWN_SECONDS: Final = 30
+# A day: the most a stopping worker may wait for in-flight activities (the CRD's bound too).
+MAX_GRACEFUL_SHUTDOWN_SECONDS: Final = 86400
 # Time between SIGTERM and the worker starting its drain is near zero, but the pod also
 # needs to leave Service endpoints and flush telemetry after the drain ends.
 TERMINATION_GRACE_MARGIN_SECONDS: Final = 15

@@ -117,9 +117,19 @@ def _load_reference(reference: str) -> Registrar:
 
 def _as_registrar(loaded: Any, origin: str) -> Registrar:
     # An entry point may name a registrar class (instantiated with no arguments) or an instance.
-    candidate = loaded() if isinstance(loaded, type) else loaded
-    if not isinstance(candidate, Registrar):
+    try:
+        candidate = loaded() if isinstance(loaded, type) else loaded
+    except Exception as error:  # a third-party constructor: any failure is a bad reference
+        raise RegistryError(
+            f"{origin} is a class that cannot be created without arguments: {error}"
+        ) from error
+    if not isinstance(candidate, Registrar) or not callable(candidate.register):
         raise RegistryError(
             f"{origin} is not a registrar: it needs a 'task_queue' and a 'register(context)' method"
+        )
+    if not isinstance(candidate.task_queue, str) or not candidate.task_queue:
+        raise RegistryError(
+            f"{origin} is not a registrar: its task_queue must be a non-empty string, "
+            f"got {candidate.task_queue!r}"
         )
     return candidate

@@ -9,6 +9,8 @@ variable (or flag) and what it expects.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +172,11 @@ def load_settings(
             f"{contract.ENV_HEALTH_PORT} and {contract.ENV_METRICS_PORT} must differ, "
             f"both are {health}"
         )
-    graceful = source.integer(contract.ENV_GRACEFUL_SHUTDOWN_SECONDS, minimum=0)
+    graceful = source.integer(
+        contract.ENV_GRACEFUL_SHUTDOWN_SECONDS,
+        minimum=0,
+        maximum=contract.MAX_GRACEFUL_SHUTDOWN_SECONDS,
+    )
     return WorkerSettings(
         task_queue=queue,
         registrars=tuple(ref.strip() for ref in references.split(",") if ref.strip()),
@@ -256,13 +262,31 @@ def _check_tls_files(tls: Any) -> None:
             raise SettingsError(f"{name} must name a readable PEM file; {source} does not exist")
 
 
+# A DNS name (RFC 1123 labels, ASCII: IDNA names in their xn-- form), an IPv4 address or
+# a bracketed IPv6 address. Anything else would only fail later, retried forever as
+# "cannot reach Temporal".
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
 def _check_address(address: str) -> None:
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or not _valid_host(host):
         raise SettingsError(
             f"{contract.ENV_TEMPORAL_ADDRESS} must be host:port, e.g. temporal-frontend:7233; "
             f"got {address!r}"
         )
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    if len(host) > 253:
+        return False
+    return all(_HOST_LABEL.fullmatch(label) for label in host.removesuffix(".").split("."))
 
 
 def _check_versioning(deployment_name: str | None, build_id: str | None) -> None:

@@ -89,3 +89,38 @@ def test_references_load_classes_and_instances() -> None:
 def test_bad_references_say_what_is_wrong(reference: str, expected: str) -> None:
     with pytest.raises(RegistryError, match=expected):
         discover([reference])
+
+
+class NeedsArguments:
+    task_queue = "needs-arguments"
+
+    def __init__(self, connection: str) -> None:
+        self.connection = connection
+
+    def register(self, context: RegistrarContext) -> Contribution:
+        return Contribution()
+
+
+@dataclass(frozen=True)
+class NumberedQueue:
+    task_queue: int = 7
+
+    def register(self, context: RegistrarContext) -> Contribution:
+        return Contribution()
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        (f"{__name__}:NeedsArguments", "is a class that cannot be created without arguments"),
+        (f"{__name__}:NumberedQueue", "its task_queue must be a non-empty string, got 7"),
+        ("os:sep", "is not a registrar"),
+        ("os.path", "must look like 'module:attribute'"),
+        ("no_such_module_here:registrar", "cannot load registrar"),
+    ],
+)
+def test_a_reference_that_is_not_a_registrar_is_one_clear_error(
+    reference: str, message: str
+) -> None:
+    with pytest.raises(RegistryError, match=message):
+        discover([reference])

@@ -161,11 +161,16 @@ def test_resource_based_tuner_caps_slots_with_the_max_settings() -> None:
         ),
         (
             {"QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS": "-1"},
-            "QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS must be an integer >= 0",
+            "QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS must be an integer between 0 and 86400",
+        ),
+        (
+            {"QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS": "99999999999999999999"},
+            "QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS must be an integer between 0 and 86400",
         ),
         (
             {"QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS": "30s"},
-            "QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS must be an integer >= 0, got '30s'",
+            "QUEUEFLEET_GRACEFUL_SHUTDOWN_SECONDS must be an integer between 0 and 86400, "
+            "got '30s'",
         ),
         (
             {"QUEUEFLEET_DEPLOYMENT_NAME": "orders"},
@@ -282,3 +287,38 @@ def test_an_unknown_otlp_protocol_names_the_variable() -> None:
 
 def test_termination_grace_period_covers_the_drain() -> None:
     assert contract.termination_grace_period_seconds(30) > 30
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a b:7233",
+        "http://[x",
+        "temporal_frontend:7233",
+        "-bad.example:7233",
+        "[::1:7233",
+        "[not-ipv6]:7233",
+        "fr\u00e9ontend:7233",
+        "host:0",
+        "host:99999",
+        ":7233",
+        "host",
+    ],
+)
+def test_an_unusable_temporal_address_fails_fast_in_one_line(address: str) -> None:
+    with pytest.raises(SettingsError, match="TEMPORAL_ADDRESS must be host:port"):
+        load_settings({**QUEUE, "TEMPORAL_ADDRESS": address})
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "frontend.temporal.svc.cluster.local:7233",
+        "127.0.0.1:7233",
+        "[::1]:7233",
+        "ns.a1b2c.tmprl.cloud:7233",
+        "xn--frontend-9xa.example:443",
+    ],
+)
+def test_usable_temporal_addresses_are_accepted(address: str) -> None:
+    assert load_settings({**QUEUE, "TEMPORAL_ADDRESS": address}).address == address
