@@ -31,15 +31,29 @@ __all__ = [
 SDK = 'service_name="temporal-core-sdk"'
 
 
+# Where each alert's `runbook_url` points by default: the runbooks' section of the alert.
+RUNBOOK_BASE_URL = "https://github.com/queuefleet/queuefleet/blob/main/docs/runbooks/alerts.md"
+
+# Thresholds, named once (as the chart's `monitoring.prometheusRule.thresholds` keys): the
+# runbooks and tests refer to the alerts, not to the numbers.
+THRESHOLDS: dict[str, float] = {
+    "backlogAgeSeconds": 600,
+    "scheduleToStartP95Ms": 2000,
+    "activityFailureRatio": 0.1,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """How the rules name the scrape jobs where they run."""
+    """How the rules name the scrape jobs, thresholds and runbooks where they run."""
 
     operator: str  # matchers of the operator's own series
     operator_up: str  # matchers of the operator's `up` series
     operator_name: str  # the operator, in words
     temporal_up: str
     temporal_name: str
+    thresholds: dict[str, str]  # THRESHOLDS' keys -> their value (or an expression for it)
+    runbook_base_url: str
 
 
 CHART_TARGET = Target(
@@ -48,6 +62,8 @@ CHART_TARGET = Target(
     operator_name="{{ $namespace }}/{{ $operatorJob }}",
     temporal_up='job="{{ $temporalJob }}", namespace="{{ $namespace }}"',
     temporal_name='{{ $namespace }}/{{ include "queuefleet.fullname" . }}',
+    thresholds={key: f"{{{{ $thresholds.{key} }}}}" for key in THRESHOLDS},
+    runbook_base_url="{{ $runbookBaseUrl }}",
 )
 PLAIN_TARGET = Target(
     operator='job="queuefleet-operator"',
@@ -55,6 +71,8 @@ PLAIN_TARGET = Target(
     operator_name="queuefleet-operator",
     temporal_up='job="temporal"',
     temporal_name="the `temporal` job",
+    thresholds={key: f"{value:g}" for key, value in THRESHOLDS.items()},
+    runbook_base_url=RUNBOOK_BASE_URL,
 )
 
 
@@ -66,6 +84,12 @@ class Alert:
     severity: str
     summary: str
     description: str
+    runbook_base_url: str
+
+    @property
+    def runbook_url(self) -> str:
+        # The runbook's section heading is the alert's name; Markdown anchors lower-case it.
+        return f"{self.runbook_base_url}#{self.name.lower()}"
 
     def rule(self) -> dict[str, Any]:
         return {
@@ -73,7 +97,11 @@ class Alert:
             "expr": self.expr,
             "for": self.duration,
             "labels": {"severity": self.severity},
-            "annotations": {"summary": self.summary, "description": self.description},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": self.runbook_url,
+            },
         }
 
 
@@ -87,14 +115,10 @@ class Group:
         return {"name": self.name, "rules": [alert.rule() for alert in self.alerts]}
 
 
-# Thresholds, named once: the runbooks and tests refer to the alerts, not to the numbers.
-BACKLOG_AGE_SECONDS = 600
-SCHEDULE_TO_START_P95_MS = 2000
-ACTIVITY_FAILURE_RATIO = 0.1
-
-
 def alert_groups(t: Target) -> tuple[Group, ...]:
     op = t.operator
+    limit = t.thresholds
+    runbook = t.runbook_base_url
     return (
         Group(
             name="queuefleet.operator",
@@ -103,6 +127,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     name="QueuefleetOperatorDown",
                     expr=f"absent(up{{{t.operator_up}}} == 1)",
                     duration="5m",
+                    runbook_base_url=runbook,
                     severity="critical",
                     summary="No queuefleet operator replica is up.",
                     description=f"No replica of {t.operator_name} has been scraped as up for "
@@ -114,6 +139,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     expr="sum by (operation) (rate(queuefleet_operator_errors_total"
                     f"{{{op}}}[10m])) > 0.05",
                     duration="15m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="The queuefleet operator keeps failing {{ $labels.operation }}.",
                     description="More than one failed {{ $labels.operation }} every 20 seconds "
@@ -125,6 +151,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     expr="sum by (result) (rate(queuefleet_operator_reconciles_total"
                     f'{{{op}, result!="ok"}}[10m])) > 0.01',
                     duration="15m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="Reconciles of WorkflowQueues end in {{ $labels.result }}.",
                     description="Reconcile passes have kept ending in {{ $labels.result }} for "
@@ -136,6 +163,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     expr=f"max(queuefleet_operator_queues{{{op}, "
                     'condition="Ready", status="False"}) > 0',
                     duration="15m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="{{ $value }} WorkflowQueue(s) not Ready for 15 minutes.",
                     description="`kubectl get workflowqueues -A` shows which ones and why (the "
@@ -146,6 +174,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     expr=f"max(queuefleet_operator_queues{{{op}, "
                     'condition="TemporalReachable", status="False"}) > 0',
                     duration="10m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="The operator cannot read the backlog of {{ $value }} "
                     "WorkflowQueue(s).",
@@ -161,11 +190,13 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                 Alert(
                     name="QueuefleetBacklogWaitingTooLong",
                     expr="max by (namespace, workflowqueue, task_queue) "
-                    f"(queuefleet_operator_backlog_age_seconds{{{op}}}) > {BACKLOG_AGE_SECONDS}",
+                    f"(queuefleet_operator_backlog_age_seconds{{{op}}}) "
+                    f"> {limit['backlogAgeSeconds']}",
                     duration="10m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="Tasks of {{ $labels.namespace }}/{{ $labels.workflowqueue }} wait "
-                    "over 10 minutes.",
+                    f"over {limit['backlogAgeSeconds']} seconds.",
                     description="The oldest task on task queue {{ $labels.task_queue }} has "
                     "waited {{ $value | humanizeDuration }}. The fleet is at its maxReplicas, "
                     "its workers cannot start, or none registers the task's workflow or "
@@ -185,6 +216,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     "(kube_horizontalpodautoscaler_spec_max_replicas), "
                     '"workflowqueue", "$1", "horizontalpodautoscaler", "keda-hpa-(.+)-worker")',
                     duration="15m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="The backlog of {{ $labels.namespace }}/{{ $labels.workflowqueue }} "
                     "grows while the fleet is at maxReplicas.",
@@ -200,6 +232,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     "unless on (namespace, task_queue) "
                     f"(sum by (namespace, task_queue) (temporal_num_pollers{{{SDK}}}) > 0)",
                     duration="10m",
+                    runbook_base_url=runbook,
                     severity="critical",
                     summary="Nothing polls {{ $labels.namespace }}/{{ $labels.workflowqueue }} "
                     "while {{ $value }} tasks wait.",
@@ -214,20 +247,22 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                         "label_replace(histogram_quantile(0.95, sum by (namespace, task_queue, "
                         f"le) (rate(temporal_{metric}_schedule_to_start_latency_bucket{{{SDK}}}"
                         "[5m]))), "
-                        f'"task_type", "{task_type}", "", "") > {SCHEDULE_TO_START_P95_MS}'
+                        f'"task_type", "{task_type}", "", "") > {limit["scheduleToStartP95Ms"]}'
                         for task_type, metric in (
                             ("workflow", "workflow_task"),
                             ("activity", "activity"),
                         )
                     ),
                     duration="10m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="{{ $labels.task_type }} tasks on {{ $labels.task_queue }} wait "
                     '{{ $value | printf "%.0f" }}ms (p95) for a worker.',
                     description="The 95th percentile schedule-to-start latency of "
                     "{{ $labels.task_type }} tasks on task queue {{ $labels.task_queue }} "
-                    "(namespace {{ $labels.namespace }}) has been over 2 seconds for 10 "
-                    "minutes: the workers' slots are full or too few workers poll.",
+                    "(namespace {{ $labels.namespace }}) has been over "
+                    f"{limit['scheduleToStartP95Ms']}ms for 10 minutes: the workers' slots are "
+                    "full or too few workers poll.",
                 ),
                 Alert(
                     name="QueuefleetActivityFailureRatioHigh",
@@ -235,14 +270,16 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     f"(rate(temporal_activity_execution_failed{{{SDK}}}[10m])) "
                     "/ sum by (namespace, task_queue, activity_type) "
                     f"(rate(temporal_activity_execution_latency_count{{{SDK}}}[10m])) "
-                    f"> {ACTIVITY_FAILURE_RATIO}",
+                    f"> {limit['activityFailureRatio']}",
                     duration="15m",
+                    runbook_base_url=runbook,
                     severity="warning",
                     summary="{{ $value | humanizePercentage }} of {{ $labels.activity_type }} "
                     "attempts fail on {{ $labels.task_queue }}.",
-                    description="More than 10% of the attempts of activity "
-                    "{{ $labels.activity_type }} on task queue {{ $labels.task_queue }} have "
-                    "failed for 15 minutes. Retries hide it from the workflows for a while; "
+                    description="The share of failed attempts of activity "
+                    "{{ $labels.activity_type }} on task queue {{ $labels.task_queue }} has "
+                    f"been above {limit['activityFailureRatio']} for 15 minutes. Retries hide "
+                    "it from the workflows for a while; "
                     "the workers' logs carry the failures.",
                 ),
             ),
@@ -255,6 +292,7 @@ def alert_groups(t: Target) -> tuple[Group, ...]:
                     name="QueuefleetTemporalServerDown",
                     expr=f"absent(up{{{t.temporal_up}}} == 1)",
                     duration="5m",
+                    runbook_base_url=runbook,
                     severity="critical",
                     summary=f"The Temporal dev server of {t.temporal_name} is down.",
                     description="Its metrics endpoint has not been scraped as up for 5 "
@@ -296,6 +334,9 @@ templates in annotations are escaped with {{` ... `}}. Runbooks: docs/runbooks/a
 {{- $namespace := .Release.Namespace -}}
 {{- $operatorJob := include "queuefleet.componentName" (list . "operator") -}}
 {{- $temporalJob := include "queuefleet.componentName" (list . "temporal-metrics") -}}
+{{- $thresholds := .Values.monitoring.prometheusRule.thresholds -}}
+{{- $runbookBaseUrl := .Values.monitoring.prometheusRule.runbookBaseUrl -}}
+{{- $disabled := .Values.monitoring.prometheusRule.disabledAlerts -}}
 """
 
 
@@ -303,9 +344,20 @@ def chart_rules_yaml() -> str:
     """The chart's rule groups: a YAML list, rendered through Helm's tpl."""
     parts = [_CHART_HEADER]
     for group in alert_groups(CHART_TARGET):
-        text = _dump([group.group()])
+        # Each rule is wrapped so monitoring.prometheusRule.disabledAlerts can drop it.
+        rules = "".join(
+            f'{{{{- if not (has "{alert.name}" $disabled) }}}}\n'
+            + _indent(_dump([alert.rule()]), "  ")
+            + "{{- end }}\n"
+            for alert in group.alerts
+        )
+        text = _dump([{"name": group.name}]) + "  rules:\n" + rules
         text = _PROMETHEUS_TEMPLATE.sub(lambda m: "{{`{{" + m.group(1) + "}}`}}", text)
         if group.dev_server_only:
             text = '{{- if eq .Values.temporal.mode "dev" }}\n' + text + "{{- end }}\n"
         parts.append(text)
     return "".join(parts)
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "".join(prefix + line if line.strip() else line for line in text.splitlines(True))

@@ -188,3 +188,54 @@ Usage: include "queuefleet.clusterName" (list $ "operator")
 {{- include "queuefleet.componentName" (list . "operator") -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Egress every restricted pod needs: the cluster DNS and the Temporal frontend (the server's
+pods in dev mode, networkPolicy.egress.temporalCidrs on the external address's port otherwise).
+*/}}
+{{- define "queuefleet.networkPolicy.egressBase" -}}
+{{- $egress := .Values.networkPolicy.egress -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $egress.dns.namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml $egress.dns.podLabels | nindent 10 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- if eq .Values.temporal.mode "dev" }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "queuefleet.componentSelectorLabels" (list . "temporal") | nindent 10 }}
+  ports:
+    - port: {{ .Values.temporal.server.grpcPort }}
+      protocol: TCP
+{{- else }}
+- to:
+    {{- range $egress.temporalCidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    - port: {{ splitList ":" .Values.temporal.external.address | last | int }}
+      protocol: TCP
+{{- end }}
+{{- end -}}
+
+{{/*
+Public URL of the Web UI: temporal.ui.publicUrl, else the first ingress host (https when the
+Ingress has TLS), else empty (port-forwarding).
+*/}}
+{{- define "queuefleet.ui.publicUrl" -}}
+{{- $ui := .Values.temporal.ui -}}
+{{- if $ui.publicUrl -}}
+{{- $ui.publicUrl -}}
+{{- else if and $ui.ingress.enabled $ui.ingress.hosts -}}
+{{- printf "%s://%s%s" (ternary "https" "http" (not (empty $ui.ingress.tls))) (first $ui.ingress.hosts) (trimSuffix "/" $ui.ingress.path) -}}
+{{- end -}}
+{{- end -}}

@@ -23,6 +23,28 @@ the value and what to do. The schema (values.schema.json) checks types and shape
     {{- fail "temporal.external.* is set but temporal.mode is dev; set temporal.mode=external to use an existing Temporal, or remove temporal.external" -}}
   {{- end -}}
 {{- end -}}
+{{- $ui := $temporal.ui -}}
+{{- if and $ui.ingress.enabled (not $ui.ingress.hosts) -}}
+  {{- fail "temporal.ui.ingress.hosts is empty: list the host names the Web UI answers on, e.g. [temporal.example.com]" -}}
+{{- end -}}
+{{- $reserved := list "TEMPORAL_ADDRESS" "TEMPORAL_DEFAULT_NAMESPACE" "TEMPORAL_UI_PORT" "TEMPORAL_UI_PUBLIC_PATH" "TEMPORAL_CORS_ORIGINS" -}}
+{{- range $index, $env := $ui.extraEnv -}}
+  {{- if has $env.name $reserved -}}
+    {{- fail (printf "temporal.ui.extraEnv[%d].name %s is set by the chart (from temporal.address, temporal.namespace, temporal.ui.port and publicUrl); set those values instead" $index $env.name) -}}
+  {{- end -}}
+{{- end -}}
+{{- $egress := .Values.networkPolicy.egress -}}
+{{- if and .Values.networkPolicy.enabled $egress.enabled -}}
+  {{- if and .Values.operator.enabled (not $egress.apiServer) -}}
+    {{- fail "networkPolicy.egress.apiServer is empty: with networkPolicy.egress.enabled the operator reaches the API server only through these ipBlock entries, e.g. [{cidr: 10.0.0.1/32, port: 443}] (see `kubectl get endpoints kubernetes`)" -}}
+  {{- end -}}
+  {{- if and (eq $temporal.mode "external") (not $egress.temporalCidrs) -}}
+    {{- fail "networkPolicy.egress.temporalCidrs is empty: with networkPolicy.egress.enabled and temporal.mode=external, list the CIDRs of temporal.external.address" -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $egress.enabled (not .Values.networkPolicy.enabled) -}}
+  {{- fail "networkPolicy.egress.enabled needs networkPolicy.enabled=true" -}}
+{{- end -}}
 {{- if and (eq .Values.operator.watchScope "cluster") .Values.operator.watchNamespaces -}}
   {{- fail "operator.watchNamespaces only applies with operator.watchScope=namespaces" -}}
 {{- end -}}

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import component_missing
-from tests.unit.charts.helmchart import CHART, Rendered, render
+from tests.unit.charts.helmchart import CHART, HelmError, Rendered, render
 
 OPERATOR_JOB = "qf-queuefleet-operator"
 TEMPORAL_JOB = "qf-queuefleet-temporal-metrics"
@@ -127,3 +127,35 @@ def test_external_mode_has_no_dev_server_alert(tmp_path: Path) -> None:
     ]
     assert exprs
     assert not [expr for expr in exprs if TEMPORAL_JOB in expr]
+
+
+def test_thresholds_runbooks_and_disabled_alerts_come_from_values(tmp_path: Path) -> None:
+    rendered = Rendered(
+        render(
+            home=tmp_path,
+            values_files=[CHART / "ci" / "monitoring-values.yaml"],
+            set_values={
+                "monitoring.prometheusRule.thresholds.backlogAgeSeconds": "1800",
+                "monitoring.prometheusRule.runbookBaseUrl": "https://runbooks.example/alerts",
+                "monitoring.prometheusRule.disabledAlerts[0]": "QueuefleetScheduleToStartHigh",
+            },
+        )
+    )
+    (rule,) = rendered.of_kind("PrometheusRule")
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert "QueuefleetScheduleToStartHigh" not in alerts
+    backlog = alerts["QueuefleetBacklogWaitingTooLong"]
+    assert backlog["expr"].endswith("> 1800")
+    assert "over 1800 seconds" in backlog["annotations"]["summary"]
+    for name, alert in alerts.items():
+        assert alert["annotations"]["runbook_url"] == (
+            f"https://runbooks.example/alerts#{name.lower()}"
+        )
+
+
+def test_an_unknown_alert_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HelmError, match="disabledAlerts"):
+        render(
+            home=tmp_path,
+            set_values={"monitoring.prometheusRule.disabledAlerts[0]": "QueuefleetNoSuchAlert"},
+        )

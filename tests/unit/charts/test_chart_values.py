@@ -25,6 +25,7 @@ FREE_FORM = {
     "nodeSelector",
     "affinity",
     "labels",
+    "podLabels",
     "resources",
     "queueDefaults",
 }

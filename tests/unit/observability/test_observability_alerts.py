@@ -3,6 +3,7 @@ per alert. (The chart's rendering of the same rules is tested in tests/unit/char
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from observability.alerts import PLAIN_TARGET, alert_groups
+from observability.alerts import PLAIN_TARGET, RUNBOOK_BASE_URL, THRESHOLDS, alert_groups
 from observability.generate import PLAIN_RULES
 from tests.conftest import component_missing
+
+CHART_DIR = Path(__file__).resolve().parents[3] / "charts" / "queuefleet"
 
 OP = 'job="queuefleet-operator"'
 QUEUE = 'namespace="shop", workflowqueue="orders", task_queue="orders"'
@@ -361,3 +364,25 @@ def test_every_alert_has_a_runbook_section() -> None:
     for group in alert_groups(PLAIN_TARGET):
         for alert in group.alerts:
             assert f"## {alert.name}\n" in runbook, alert.name
+
+
+def test_every_alert_links_its_runbook_section() -> None:
+    runbook = (Path(__file__).resolve().parents[3] / "docs" / "runbooks" / "alerts.md").read_text()
+    # GitHub's anchor of a heading made of letters only: the heading, lower-cased.
+    anchors = {line[3:].strip().lower() for line in runbook.splitlines() if line.startswith("## ")}
+    for group in alert_groups(PLAIN_TARGET):
+        for alert in group.alerts:
+            base, _, anchor = alert.rule()["annotations"]["runbook_url"].partition("#")
+            assert base == RUNBOOK_BASE_URL, alert.name
+            assert anchor in anchors, alert.name
+
+
+def test_the_chart_schema_names_exactly_the_generated_alerts() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    rule = schema["properties"]["monitoring"]["properties"]["prometheusRule"]["properties"]
+    names = {alert.name for group in alert_groups(PLAIN_TARGET) for alert in group.alerts}
+    assert set(rule["disabledAlerts"]["items"]["enum"]) == names
+    assert set(rule["thresholds"]["required"]) == set(THRESHOLDS)
+    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    assert defaults["monitoring"]["prometheusRule"]["thresholds"] == THRESHOLDS
+    assert defaults["monitoring"]["prometheusRule"]["runbookBaseUrl"] == RUNBOOK_BASE_URL
