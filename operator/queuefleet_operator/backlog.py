@@ -2,7 +2,8 @@
 
 One client per (address, namespace, credentials), shared by every queue that uses them;
 every call is bounded by a timeout. A queue's backlog is the sum over the selected queue
-types — the same number KEDA's temporal scaler scales on.
+types — the same number KEDA's temporal scaler scales on. `BacklogMonitor` does one
+queue's read: its credentials from Secrets, the read, the cache entry and the gauges.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .observed import BacklogReading
+from .observed import BacklogReading, TemporalCheck
 
-__all__ = ["BacklogQuery", "BacklogReader", "TLSMaterial", "supersedes"]
+if TYPE_CHECKING:
+    from .cache import Cache, QueueKey
+    from .config import OperatorConfig
+    from .kube import KubeApi
+    from .metrics import OperatorMetrics
+    from .reconciler import Blocking
+    from .spec import WorkflowQueueSpec
+
+__all__ = ["BacklogMonitor", "BacklogQuery", "BacklogReader", "TLSMaterial", "supersedes"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,3 +161,112 @@ def supersedes(new: BacklogReading, old: BacklogReading | None, *, max_age: time
         and round(new.dispatch_rate, 2) == round(old.dispatch_rate, 2)
     )
     return not same or new.observed_at - old.observed_at >= max_age
+
+
+class BacklogMonitor:
+    """Reads one queue's backlog into the cache and the gauges; never raises."""
+
+    def __init__(
+        self,
+        *,
+        config: OperatorConfig,
+        kube: KubeApi,
+        cache: Cache,
+        reader: BacklogReader,
+        metrics: OperatorMetrics,
+        blocking: Blocking,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._config = config
+        self._kube = kube
+        self._cache = cache
+        self._reader = reader
+        self._metrics = metrics
+        self._blocking = blocking
+        self._clock = clock
+
+    async def refresh(self, key: QueueKey) -> None:
+        from .kube import KubeError
+        from .spec import SpecError, parse_spec
+
+        state = self._cache.queue(key)
+        if state is None:
+            return  # deleted meanwhile
+        try:
+            spec = parse_spec(state.body.get("spec") or {})
+        except SpecError:
+            return  # the reconcile pass reports the spec problem
+        now = self._clock()
+        try:
+            query = await self._query(key[0], spec)
+        except KubeError as error:
+            self._metrics.errors.labels(operation="secret").inc()
+            state.temporal = TemporalCheck(
+                reachable=False,
+                checked_at=now,
+                error=f"cannot read the credentials Secret: {error}",
+                secret_problem=True,
+            )
+            return
+        if query is None:
+            return
+        try:
+            reading = await self._reader.read(query)
+        except Exception as error:  # any failure means "unreachable"; reconciliation goes on
+            self._metrics.errors.labels(operation="backlog").inc()
+            detail = str(error) or type(error).__name__
+            state.temporal = TemporalCheck(
+                reachable=False,
+                checked_at=now,
+                error=f"DescribeTaskQueue {query.task_queue!r} at {query.address} failed: {detail}",
+            )
+            return
+        if self._cache.queue(key) is not state:
+            return  # deleted while reading: its gauges are gone and must stay gone
+        state.temporal = TemporalCheck(reachable=True, checked_at=now, reading=reading)
+        max_age = timedelta(seconds=self._config.sync_interval_seconds * 10)
+        if supersedes(reading, state.last_reading, max_age=max_age):
+            state.last_reading = reading
+        self._metrics.export_backlog(
+            key[0],
+            key[1],
+            spec.task_queue,
+            count=reading.approximate_count,
+            age_seconds=reading.approximate_age_seconds,
+            previous_task_queue=state.exported_task_queue,
+        )
+        state.exported_task_queue = spec.task_queue
+
+    async def _query(self, namespace: str, spec: WorkflowQueueSpec) -> BacklogQuery | None:
+        address = spec.temporal.address or self._config.temporal_address
+        if not address:
+            return None
+        read = self._kube.read_secret_value
+        tls: TLSMaterial | None = None
+        temporal = spec.temporal
+        if temporal.tls is not None and temporal.tls.enabled:
+            cert = key = ca = None
+            if temporal.tls.secret_name is not None:
+                name = temporal.tls.secret_name
+                cert = await self._blocking(read, namespace, name, "tls.crt")
+                key = await self._blocking(read, namespace, name, "tls.key")
+                if temporal.tls.ca_key is not None:
+                    ca = await self._blocking(read, namespace, name, temporal.tls.ca_key)
+            tls = TLSMaterial(
+                client_cert=cert, client_key=key, server_ca=ca, server_name=temporal.tls.server_name
+            )
+        if tls is None and temporal.tls_enabled:
+            tls = TLSMaterial()  # an API key implies TLS, with the system's trust roots
+        api_key = None
+        if temporal.api_key_secret is not None:
+            secret = temporal.api_key_secret
+            raw = await self._blocking(read, namespace, secret.name, secret.key)
+            api_key = raw.decode().strip()
+        return BacklogQuery(
+            address=address,
+            namespace=temporal.namespace or self._config.temporal_namespace,
+            task_queue=spec.task_queue,
+            queue_types=spec.scaling.queue_types,
+            tls=tls,
+            api_key=api_key,
+        )

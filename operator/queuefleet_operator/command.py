@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import os
 import secrets
-from typing import Any
+import socket
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from .kube import KubeApi
 
 __all__ = ["add_arguments", "run"]
 
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     from .config import ConfigError, OperatorConfig
     from .handlers import post_event, register
     from .kube import KubeApi
+    from .peering import PeeringMonitor
     from .runtime import Runtime
 
     try:
@@ -137,7 +145,18 @@ def run(args: argparse.Namespace) -> int:
         kube=kube,
         backlog=BacklogReader(timeout_seconds=config.temporal_timeout_seconds),
         post_event=post_event,
+        active=args.standalone,
     )
+    priority = _peering_priority(args.priority)
+    identity = _identity()
+    monitor = None
+    if not args.standalone:
+        monitor = PeeringMonitor(
+            read_peers=functools.partial(_read_peers, kube, args.peering, config.namespaces),
+            identity=identity,
+            priority=priority,
+            switch=runtime,
+        )
     if metrics_port is not None:
         try:
             start_http_server(metrics_port, addr=metrics_host, registry=runtime.metrics.registry)
@@ -159,10 +178,11 @@ def run(args: argparse.Namespace) -> int:
     asyncio.run(
         kopf.operator(
             registry=registry,
-            memo=kopf.Memo(runtime=runtime),
+            memo=kopf.Memo(runtime=runtime, peering=monitor),
             standalone=args.standalone,
             peering_name=None if args.standalone else args.peering,
-            priority=_peering_priority(args.priority),
+            priority=priority,
+            identity=cast("Any", identity),
             liveness_endpoint=args.liveness or None,
             **options,
         )
@@ -179,6 +199,22 @@ def _host_port(value: str, flag: str) -> tuple[str, int | None]:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise CommandError(f"{flag} must look like HOST:PORT, got {value!r}")
     return host or _LISTEN_ALL, int(port)
+
+
+def _identity() -> str:
+    """This replica's name among its peers: the pod's name when set (kopf's POD_ID)."""
+    pod = os.environ.get("POD_ID")
+    return pod or f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
+
+
+async def _read_peers(
+    kube: KubeApi, name: str, namespaces: tuple[str, ...]
+) -> list[Mapping[str, Any]]:
+    """Each peering object kopf uses: one per watched namespace, or the cluster's one."""
+    return [
+        await asyncio.to_thread(kube.peering_status, name, namespace)
+        for namespace in namespaces or (None,)
+    ]
 
 
 def _peering_priority(requested: int | None) -> int:

@@ -1,4 +1,7 @@
-"""One home for the operator's names: API group, resources, labels, annotations, reasons."""
+"""One home for the operator's names: API group, resources, labels, annotations.
+
+Condition types and reasons live in `conditions`.
+"""
 
 from __future__ import annotations
 
@@ -76,39 +79,3 @@ KINDS_BY_NAME: Final = {child.kind: child for child in CHILD_KINDS}
 KEDA_SCALEDOBJECTS_CRD: Final = "scaledobjects.keda.sh"
 KEDA_TRIGGERAUTHENTICATIONS_CRD: Final = "triggerauthentications.keda.sh"
 PODMONITORS_CRD: Final = "podmonitors.monitoring.coreos.com"
-
-# Condition types.
-READY: Final = "Ready"
-AVAILABLE: Final = "Available"
-AUTOSCALER_READY: Final = "AutoscalerReady"
-TEMPORAL_REACHABLE: Final = "TemporalReachable"
-CONDITION_TYPES: Final = (READY, AVAILABLE, AUTOSCALER_READY, TEMPORAL_REACHABLE)
-
-
-class Reason:
-    """Condition reasons: CamelCase constants machines can match on."""
-
-    # Ready
-    RECONCILED: Final = "Reconciled"
-    PAUSED: Final = "Paused"
-    INVALID_SPEC: Final = "InvalidSpec"
-    WORKERS_UNAVAILABLE: Final = "WorkersUnavailable"
-    AUTOSCALER_NOT_READY: Final = "AutoscalerNotReady"
-    APPLY_FAILED: Final = "ApplyFailed"
-    # Available
-    WORKERS_AVAILABLE: Final = "WorkersAvailable"
-    SCALED_TO_ZERO: Final = "ScaledToZero"
-    DEPLOYMENT_PENDING: Final = "DeploymentPending"
-    ROLLOUT_IN_PROGRESS: Final = "RolloutInProgress"
-    ROLLOUT_STALLED: Final = "RolloutStalled"
-    MINIMUM_REPLICAS_UNAVAILABLE: Final = "MinimumReplicasUnavailable"
-    # AutoscalerReady
-    KEDA_NOT_INSTALLED: Final = "KedaNotInstalled"
-    SCALED_OBJECT_PENDING: Final = "ScaledObjectPending"
-    SCALED_OBJECT_READY: Final = "ScaledObjectReady"
-    SCALED_OBJECT_NOT_READY: Final = "ScaledObjectNotReady"
-    # TemporalReachable
-    NOT_CHECKED_YET: Final = "NotCheckedYet"
-    BACKLOG_READ: Final = "BacklogRead"
-    TEMPORAL_UNREACHABLE: Final = "TemporalUnreachable"
-    SECRET_UNAVAILABLE: Final = "SecretUnavailable"  # noqa: S105 - a reason, not a secret

@@ -35,6 +35,7 @@ _WATCHED_CRDS = frozenset(
 )
 _QUEUES = (constants.GROUP, constants.VERSION, constants.PLURAL)
 _CHILD_SELECTOR = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
+PEERING_LIFETIME_SECONDS = 20
 
 
 def post_event(body: Mapping[str, Any], event: Event) -> None:
@@ -110,9 +111,13 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
         # Only our children travel over the children's watches (server-side filtering).
         for kind in constants.CHILD_KINDS:
             settings.watching.label_selectors[kind.group, kind.plural] = _CHILD_SELECTOR
+        settings.watching.label_selectors["", "pods"] = _CHILD_SELECTOR
         # Handler log lines stay logs; our own events are posted explicitly.
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = 8
+        # A replica that died without a goodbye stops counting after this long, so the
+        # standby takes over within it (kopf's default is 60 s).
+        settings.peering.lifetime = PEERING_LIFETIME_SECONDS
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -123,6 +128,14 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     async def prime(memo: Any, **_: Any) -> None:
         """Know the CRDs and existing children before the first reconcile pass."""
         await asyncio.to_thread(_runtime(memo).prime)
+
+    @kopf.on.startup(registry=registry)
+    async def follow_peering(memo: Any, **_: Any) -> None:
+        """Pause and resume the runtime's own loops as kopf's peering pauses and resumes."""
+        monitor = getattr(memo, "peering", None)
+        if monitor is not None:
+            await monitor.check()  # decide before the first watch event
+            _runtime(memo).run_in_background(monitor.run(), name="peering monitor")
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
@@ -155,6 +168,20 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
         async def child_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
             """A child changed or vanished: update the cache; repair if someone else did it."""
             _started(memo).child_seen(event.get("type"), event.get("object") or {})
+
+    @kopf.on.event(
+        "",
+        "v1",
+        "pods",
+        labels={
+            constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
+            constants.LABEL_NAME: constants.WORKER_APP_NAME,
+        },
+        registry=registry,
+    )
+    async def pod_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+        """A worker pod's container failing (or recovering) shows in its queue's status."""
+        _started(memo).pod_seen(event.get("type"), event.get("object") or {})
 
     @kopf.on.event(
         "apiextensions.k8s.io",

@@ -84,24 +84,31 @@ class KubeApi:
             raise
         return True
 
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
-        """Merge-patch a WorkflowQueue's status subresource; False when the queue is gone."""
+    def patch_status(
+        self,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Merge-patch a WorkflowQueue's status subresource; the updated queue, or None when
+        it is gone. With `resource_version` the write happens only if the queue is still at
+        that version (else KubeError with status 409)."""
         path = (
             f"/apis/{constants.GROUP}/{constants.VERSION}/namespaces/{namespace}/"
             f"{constants.PLURAL}/{name}/status"
         )
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            self._request(
-                "PATCH",
-                path,
-                body={"status": status},
-                content_type="application/merge-patch+json",
+            return self._request(
+                "PATCH", path, body=body, content_type="application/merge-patch+json"
             )
         except KubeError as error:
             if error.status == 404:
-                return False
+                return None
             raise
-        return True
 
     def crd_established(self, name: str) -> bool:
         try:
@@ -129,6 +136,19 @@ class KubeApi:
             item.setdefault("kind", kind.kind)
             item.setdefault("apiVersion", kind.api_version)
         return list(items)
+
+    def peering_status(self, name: str, namespace: str | None) -> dict[str, Any]:
+        """The peers in kopf's peering object (KopfPeering, or ClusterKopfPeering without a
+        namespace): {identity: {priority, lastseen, lifetime}}; empty when it is missing."""
+        where = f"namespaces/{namespace}/kopfpeerings" if namespace else "clusterkopfpeerings"
+        try:
+            peering = self._request("GET", f"/apis/kopf.dev/v1/{where}/{name}")
+        except KubeError as error:
+            if error.status == 404:
+                return {}
+            raise
+        status = peering.get("status") or {}
+        return dict(status) if isinstance(status, Mapping) else {}
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> bytes:
         secret = self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")

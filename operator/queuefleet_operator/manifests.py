@@ -136,6 +136,9 @@ def worker_deployment(
         "image": target.image,
         "imagePullPolicy": worker.image_pull_policy,
         "command": list(constants.WORKER_COMMAND),
+        # A worker that exits on bad settings says why in its last log line; this puts that
+        # line into the pod's status, where the operator reads it for the queue's status.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "env": _worker_env(spec, target) + [dict(item) for item in worker.env],
         "ports": [
             {
@@ -398,12 +401,22 @@ def scaled_object(queue: QueueIdentity, spec: WorkflowQueueSpec, target: Target)
 def pod_disruption_budget(
     queue: QueueIdentity, spec: WorkflowQueueSpec, target: Target
 ) -> Manifest:
-    """Voluntary disruptions (drains) take at most one worker at a time."""
+    """Voluntary disruptions (drains) take at most one healthy worker at a time.
+
+    Unready workers may always be evicted (AlwaysAllow): readiness follows Temporal's
+    health, so while Temporal is down every pod is unready, and the default policy would
+    then block every node drain until Temporal came back. An unready worker serves nothing
+    the budget could protect.
+    """
     return {
         "apiVersion": constants.POD_DISRUPTION_BUDGET.api_version,
         "kind": constants.POD_DISRUPTION_BUDGET.kind,
         "metadata": _metadata(child_names(queue.name).pod_disruption_budget, queue, spec, target),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(queue)}},
+        "spec": {
+            "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            "selector": {"matchLabels": selector_labels(queue)},
+        },
     }
 
 

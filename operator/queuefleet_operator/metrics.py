@@ -52,6 +52,29 @@ class OperatorMetrics:
             ["kind"],
             registry=self.registry,
         )
+        self.api_seconds = Histogram(
+            "queuefleet_operator_api_request_duration_seconds",
+            "Kubernetes API calls made by reconcile passes, by operation (apply, delete, status).",
+            ["operation"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            registry=self.registry,
+        )
+        self.status_writes = Counter(
+            "queuefleet_operator_status_writes",
+            "WorkflowQueue status writes (only statuses that changed are written).",
+            registry=self.registry,
+        )
+        self.drift_repairs = Counter(
+            "queuefleet_operator_drift_repairs",
+            "Children re-applied because a field the operator sets was changed by someone else.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.active = Gauge(
+            "queuefleet_operator_active",
+            "1 while this replica is the active one (peering), 0 while it is paused.",
+            registry=self.registry,
+        )
         self.backlog = Gauge(
             "queuefleet_operator_backlog_tasks",
             "Approximate backlog of a WorkflowQueue's task queue, summed over its queue types.",
@@ -65,6 +88,22 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self.registry.register(_QueuesByCondition(statuses))
+
+    def export_backlog(
+        self,
+        namespace: str,
+        name: str,
+        task_queue: str,
+        *,
+        count: int,
+        age_seconds: float,
+        previous_task_queue: str | None,
+    ) -> None:
+        """Set a queue's backlog gauges; a task queue it no longer serves loses its series."""
+        if previous_task_queue is not None and previous_task_queue != task_queue:
+            self.forget_queue(namespace, name, previous_task_queue)
+        self.backlog.labels(namespace, name, task_queue).set(count)
+        self.backlog_age.labels(namespace, name, task_queue).set(age_seconds)
 
     def forget_queue(self, namespace: str, name: str, task_queue: str) -> None:
         for gauge in (self.backlog, self.backlog_age):

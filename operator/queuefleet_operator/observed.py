@@ -6,6 +6,7 @@ API and tests build observed states from plain dictionaries.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 from . import constants
 
 __all__ = [
+    "Applied",
     "BacklogReading",
     "ChildSnapshot",
     "ConditionView",
@@ -21,8 +23,10 @@ __all__ = [
     "Observed",
     "ScaledObjectState",
     "TemporalCheck",
+    "WorkerFailure",
     "child_snapshot",
     "controller_owner",
+    "worker_failure",
 ]
 
 
@@ -43,6 +47,8 @@ class DeploymentState:
     observed_generation: int = 0
     available: ConditionView | None = None
     progressing: ConditionView | None = None
+    # The ReplicaSet controller could not create pods (admission refused them).
+    replica_failure: ConditionView | None = None
     # The operator's server-side apply owns spec.replicas (true while KEDA is missing).
     replicas_owned_by_operator: bool = False
 
@@ -66,6 +72,21 @@ class ChildSnapshot:
     config_hash: str | None
     deployment: DeploymentState | None = None
     scaled_object: ScaledObjectState | None = None
+    # Everything but status and bookkeeping, as compact JSON: what drift is judged on
+    # (a string keeps thousands of cached children small).
+    live_json: str = "{}"
+
+    def live(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.live_json)
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    """What the operator last applied to one child, and how the result looked."""
+
+    config_hash: str
+    fingerprint: str  # drift.fingerprint of the apply response
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,18 +111,28 @@ class TemporalCheck:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkerFailure:
+    """Why a worker pod's container does not run (what the kubelet reported)."""
+
+    pod: str
+    reason: str  # e.g. CrashLoopBackOff, ImagePullBackOff, CreateContainerConfigError
+    message: str  # the kubelet's words, or the worker's last log line when it exited
+
+
+@dataclass(frozen=True, kw_only=True)
 class Observed:
     """Everything the planner needs to know about the world, for one WorkflowQueue."""
 
     now: datetime
     children: Mapping[str, ChildSnapshot] = field(default_factory=dict)  # by kind
-    # generation each child had right after the operator last applied it (by kind)
-    applied_generations: Mapping[str, int] = field(default_factory=dict)
+    # what the operator last applied (or verified) of each child since it started, by kind
+    applied: Mapping[str, Applied] = field(default_factory=dict)
     keda_installed: bool = False
     prometheus_operator_installed: bool = False
     temporal: TemporalCheck | None = None
     last_reading: BacklogReading | None = None
     previous_status: Mapping[str, Any] = field(default_factory=dict)
+    worker_failure: WorkerFailure | None = None
 
 
 def controller_owner(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -126,7 +157,19 @@ def child_snapshot(body: Mapping[str, Any]) -> ChildSnapshot:
         config_hash=(metadata.get("annotations") or {}).get(constants.CONFIG_HASH_ANNOTATION),
         deployment=_deployment_state(body) if kind == constants.DEPLOYMENT.kind else None,
         scaled_object=_scaled_object_state(body) if kind == constants.SCALED_OBJECT.kind else None,
+        live_json=_live_json(body),
     )
+
+
+# Written by the API server on every change; never part of what we apply.
+_BOOKKEEPING = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
+
+
+def _live_json(body: Mapping[str, Any]) -> str:
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _BOOKKEEPING}
+    kept = {k: v for k, v in body.items() if k != "status"}
+    kept["metadata"] = metadata
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
 
 
 def _conditions(body: Mapping[str, Any]) -> dict[str, ConditionView]:
@@ -153,6 +196,7 @@ def _deployment_state(body: Mapping[str, Any]) -> DeploymentState:
         observed_generation=int(status.get("observedGeneration") or 0),
         available=conditions.get("Available"),
         progressing=conditions.get("Progressing"),
+        replica_failure=conditions.get("ReplicaFailure"),
         replicas_owned_by_operator=_applies_field(
             body, constants.FIELD_MANAGER, "spec", "replicas"
         ),
@@ -180,3 +224,38 @@ def _scaled_object_state(body: Mapping[str, Any]) -> ScaledObjectState:
         active=conditions.get("Active"),
         fallback=conditions.get("Fallback"),
     )
+
+
+# Container states that keep a worker from ever serving until its spec changes.
+_STUCK_WAITING = frozenset(
+    {
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+    }
+)
+
+
+def worker_failure(pod: Mapping[str, Any]) -> WorkerFailure | None:
+    """The worker container's failure in this pod, if it has one."""
+    name = str(pod.get("metadata", {}).get("name", ""))
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        if container.get("name") != constants.WORKER_CONTAINER:
+            continue
+        state = container.get("state") or {}
+        last = (container.get("lastState") or {}).get("terminated") or {}
+        waiting = state.get("waiting") or {}
+        terminated = state.get("terminated") or {}
+        if waiting.get("reason") in _STUCK_WAITING:
+            # After a crash the worker's own last words are in lastState (the container's
+            # terminationMessagePolicy falls back to its log).
+            said = str(last.get("message") or "").strip()
+            detail = said or str(waiting.get("message") or "").strip()
+            return WorkerFailure(pod=name, reason=str(waiting["reason"]), message=detail)
+        if terminated and terminated.get("exitCode") not in (0, None):
+            said = str(terminated.get("message") or terminated.get("reason") or "").strip()
+            return WorkerFailure(pod=name, reason="Error", message=said)
+    return None

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from queuefleet_worker import contract
+
 __all__ = [
     "ApiKeySecret",
     "Fallback",
@@ -179,11 +181,12 @@ def _worker(reader: _Reader) -> WorkerSpec:
         image=reader.string("image"),
         image_pull_policy=reader.string("imagePullPolicy") or defaults.image_pull_policy,
         registrars=tuple(reader.strings("registrars")),
-        env=tuple(reader.objects("env")),
+        env=_extra_env(reader),
         resources=reader.mapping("resources", defaults.resources),
         max_concurrent_activities=concurrency.integer("maxConcurrentActivities", None, minimum=1),
+        # The worker refuses fewer than 2 (a sticky and a normal workflow task poller).
         max_concurrent_workflow_tasks=concurrency.integer(
-            "maxConcurrentWorkflowTasks", None, minimum=1
+            "maxConcurrentWorkflowTasks", None, minimum=2
         ),
         graceful_shutdown_seconds=reader.integer(
             "gracefulShutdownSeconds", defaults.graceful_shutdown_seconds, minimum=0
@@ -200,6 +203,17 @@ def _worker(reader: _Reader) -> WorkerSpec:
         topology_spread_constraints=tuple(reader.objects("topologySpreadConstraints")),
         priority_class_name=reader.string("priorityClassName"),
     )
+
+
+def _extra_env(reader: _Reader) -> tuple[Mapping[str, Any], ...]:
+    entries = tuple(reader.objects("env"))
+    for index, entry in enumerate(entries):
+        if entry.get("name") in contract.DEPLOYER_ENV:
+            raise SpecError(
+                f"{reader.path}.env[{index}].name: {entry.get('name')} is set by the operator "
+                "from spec fields and cannot be overridden"
+            )
+    return entries
 
 
 def _scaling(reader: _Reader) -> ScalingSpec:
@@ -247,6 +261,11 @@ def _check_cross_field(spec: WorkflowQueueSpec) -> None:
         )
     if (worker.deployment_name is None) != (worker.build_id is None):
         raise SpecError("spec.worker.deploymentName and spec.worker.buildId must be set together")
+    if worker.deployment_name is not None and (
+        "." in worker.deployment_name or ":" in worker.deployment_name
+    ):
+        name = worker.deployment_name
+        raise SpecError(f"spec.worker.deploymentName must not contain ':' or '.', got {name!r}")
     tls = temporal.tls
     if tls is not None and tls.enabled and tls.secret_name is None and not temporal.api_key_secret:
         raise SpecError(

@@ -22,16 +22,29 @@ class OperatorOptions:
     log_format: str = "plain"
     metrics_port: int | None = None  # picked free when None
     python_args: Sequence[str] = ()  # e.g. ("-m", "cProfile", "-o", path)
+    # None: --standalone. A name: peer with other replicas through that KopfPeering (which
+    # must exist in the namespace), at `priority` (the highest live peer is active).
+    peering: str | None = None
+    priority: int | None = None
+    workers: int | None = None  # --workers; None keeps the operator's default
 
 
 def start_operator(
     cluster: Cluster, options: OperatorOptions, *, log_path: Path, cwd: Path | None = None
 ) -> tuple[Process, int]:
-    """Start `queuefleet operator` standalone and wait for liveness; also returns metrics port."""
+    """Start `queuefleet operator` and wait for liveness; also returns its metrics port."""
     liveness, metrics = free_port(), options.metrics_port or free_port()
+    if options.peering is None:
+        peering = ["--standalone"]
+    else:
+        peering = ["--peering", options.peering]
+        if options.priority is not None:
+            peering += ["--priority", str(options.priority)]
+    if options.workers is not None:
+        peering += ["--workers", str(options.workers)]
     argv = [
         sys.executable, *options.python_args, "-m", "queuefleet_worker.cli", "operator",
-        "--standalone",
+        *peering,
         "--namespace", options.namespace,
         "--temporal-address", options.temporal_address,
         "--temporal-namespace", options.temporal_namespace,

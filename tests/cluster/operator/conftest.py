@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.testbed.cluster import Cluster, install_crds
 from tests.testbed.operator import OperatorOptions
@@ -44,15 +46,59 @@ def start_operator(
     *,
     temporal_address: str = CLOSED_TEMPORAL,
     metrics_port: int | None = None,
+    peering: str | None = None,
+    priority: int | None = None,
+    log_name: str | None = None,
 ) -> Process:
     """Start `queuefleet operator` for one namespace and wait for its liveness endpoint."""
     options = OperatorOptions(
-        namespace=namespace, temporal_address=temporal_address, metrics_port=metrics_port
+        namespace=namespace,
+        temporal_address=temporal_address,
+        metrics_port=metrics_port,
+        peering=peering,
+        priority=priority,
     )
     process, _ = testbed_start_operator(
-        kube, options, log_path=artifacts / "operator" / f"{namespace}.log"
+        kube, options, log_path=artifacts / "operator" / f"{log_name or namespace}.log"
     )
     return process
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    """The sum of an operator metric's samples matching `labels` (0 when there are none)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def keda_accepts(kube: Cluster, namespace: str, name: str, ready: bool = True) -> None:
+    """Write the Ready condition on a ScaledObject, as KEDA's controller does once it has
+    accepted it (the control plane here runs KEDA's CRDs, not its controller)."""
+    condition = {
+        "type": "Ready",
+        "status": "True" if ready else "False",
+        "reason": "ScaledObjectReady" if ready else "ScaledObjectCheckFailed",
+        "message": "ScaledObject is defined correctly and is ready for scaling",
+    }
+    kube.kubectl(
+        "-n", namespace, "patch", "scaledobject", name, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {"conditions": [condition]}}),
+    )  # fmt: skip
+
+
+def events(kube: Cluster, namespace: str, reason: str) -> list[dict[str, Any]]:
+    listing = json.loads(
+        kube.kubectl(
+            "-n", namespace, "get", "events", "--field-selector", f"reason={reason}", "-o", "json"
+        ).stdout
+    )
+    found: list[dict[str, Any]] = listing.get("items") or []
+    return found
 
 
 def get(kube: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from tests.cluster.operator.conftest import (
     condition,
     eventually,
     get,
+    keda_accepts,
     start_operator,
 )
 from tests.conftest import component_missing
@@ -100,13 +101,14 @@ def test_missing_keda_falls_back_then_recovers_when_installed(
             assert autoscaler["reason"] == "KedaNotInstalled"
             assert "scaledobjects.keda.sh is not installed" in autoscaler["message"]
             assert f"fixed {replicas} worker(s)" in autoscaler["message"]
-            # The operator sees the workers turn ready a debounce after the API does.
+            # The fixed fleet is the documented fallback: it serves, so the queue is Ready
+            # (the operator sees the workers turn ready a debounce after the API does).
             eventually(
                 lambda name=name: (
                     (c := condition(kube, namespace, name, "Ready"))
-                    and (c.get("status"), c.get("reason")) == ("False", "AutoscalerNotReady")
+                    and (c.get("status"), c.get("reason")) == ("True", "FixedReplicas")
                 ),
-                what=f"{name}: Ready=False for AutoscalerNotReady",
+                what=f"{name}: Ready=True for FixedReplicas",
             )
             deployment = get(kube, namespace, "deployment", f"{name}-worker") or {}
             assert deployment["spec"]["replicas"] == replicas
@@ -135,6 +137,14 @@ def test_missing_keda_falls_back_then_recovers_when_installed(
                 what=f"{name}: AutoscalerReady no longer False",
             )
             assert autoscaler["reason"] == "ScaledObjectPending"
+            # Scaling is not in force until KEDA accepts the ScaledObject.
+            eventually(
+                lambda name=name: (
+                    condition(kube, namespace, name, "Ready").get("reason") == "AutoscalerNotReady"
+                ),
+                what=f"{name}: Ready=False until KEDA accepts",
+            )
+            keda_accepts(kube, namespace, f"{name}-worker")
             eventually(
                 lambda name=name: condition(kube, namespace, name, "Ready").get("status") == "True",
                 what=f"{name}: Ready=True",

@@ -6,7 +6,13 @@ import json
 import time
 from typing import Any
 
-from tests.cluster.operator.conftest import apply_queue, condition, eventually, get
+from tests.cluster.operator.conftest import (
+    apply_queue,
+    condition,
+    eventually,
+    get,
+    keda_accepts,
+)
 from tests.testbed.cluster import Cluster
 from tests.testbed.process import Process
 
@@ -36,6 +42,16 @@ def test_queue_gets_its_children_and_a_readable_status(
     eventually(
         lambda: condition(kube, namespace, "orders", "Available").get("status") == "True",
         what="Available=True",
+    )
+    # Workers serve, but scaling is not in force until KEDA accepts the ScaledObject.
+    eventually(
+        lambda: condition(kube, namespace, "orders", "Ready").get("reason") == "AutoscalerNotReady",
+        what="Ready=False while KEDA has not accepted the ScaledObject",
+    )
+    keda_accepts(kube, namespace, "orders-worker")
+    eventually(
+        lambda: condition(kube, namespace, "orders", "Ready").get("status") == "True",
+        what="Ready=True once KEDA accepted the ScaledObject",
     )
     ready = eventually(
         lambda: condition(kube, namespace, "orders", "Ready") or None, what="Ready condition"
@@ -121,6 +137,7 @@ def test_deleting_the_queue_collects_its_children(
 ) -> None:
     apply_queue(kube, namespace, "gone")
     eventually(lambda: get(kube, namespace, "scaledobject", "gone-worker"), what="ScaledObject")
+    keda_accepts(kube, namespace, "gone-worker")
     eventually(
         lambda: condition(kube, namespace, "gone", "Ready").get("status") == "True", what="Ready"
     )
@@ -179,6 +196,10 @@ def test_restarted_operator_converges_without_duplicates(
     operator.stop()  # mid-way: some queues may not be reconciled yet
     restarted = start_operator(kube, namespace, artifacts)
     try:
+        for index in range(5):
+            name = f"q{index}-worker"
+            eventually(lambda name=name: get(kube, namespace, "scaledobject", name), what=name)
+            keda_accepts(kube, namespace, name)
         for index in range(5):
             eventually(
                 lambda index=index: (

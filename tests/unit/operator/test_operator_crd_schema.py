@@ -6,10 +6,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from queuefleet_operator import constants
+from queuefleet_operator import constants, crdgen
 from queuefleet_operator.manifests import Target, worker_deployment
-from queuefleet_operator.spec import QueueIdentity, ScalingSpec, WorkerSpec, parse_spec
+from queuefleet_operator.spec import (
+    QueueIdentity,
+    ScalingSpec,
+    SpecError,
+    WorkerSpec,
+    parse_spec,
+)
 from queuefleet_worker import contract
 
 CRD = Path(__file__).resolve().parents[3] / "k8s" / "crd" / "workflowqueues.queuefleet.dev.yaml"
@@ -74,7 +81,7 @@ def test_reserved_env_names_are_the_ones_the_operator_sets() -> None:
         },
         "worker": {
             "registrars": ["a:b"],
-            "concurrency": {"maxConcurrentActivities": 1, "maxConcurrentWorkflowTasks": 1},
+            "concurrency": {"maxConcurrentActivities": 1, "maxConcurrentWorkflowTasks": 2},
             "deploymentName": "d",
             "buildId": "b",
         },
@@ -83,9 +90,19 @@ def test_reserved_env_names_are_the_ones_the_operator_sets() -> None:
     target = Target(temporal_address="t:7233", temporal_namespace="n", image="i:1")
     deployment = worker_deployment(queue, parse_spec(everything), target, fixed_replicas=None)
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    set_by_operator = {e["name"] for e in env} - {contract.ENV_LOG_FORMAT}
-    assert reserved == set_by_operator
-    assert reserved <= {v for k, v in vars(contract).items() if k.startswith("ENV_")}
+    set_by_operator = {e["name"] for e in env}
+    assert reserved == set_by_operator == set(contract.DEPLOYER_ENV)
+
+
+def test_reserved_env_rule_is_generated_from_the_contract() -> None:
+    text = CRD.read_text()
+    assert crdgen.rewrite(text) == text, "run python -m queuefleet_operator.crdgen"
+
+
+def test_a_reserved_name_that_slipped_past_the_crd_is_named() -> None:
+    bad = {"taskQueue": "q", "worker": {"env": [{"name": "X"}, {"name": "QUEUEFLEET_LOG_FORMAT"}]}}
+    with pytest.raises(SpecError, match=r"spec\.worker\.env\[1\]\.name: QUEUEFLEET_LOG_FORMAT"):
+        parse_spec(bad)
 
 
 def test_every_field_has_a_description() -> None:

@@ -9,11 +9,15 @@ from typing import Any
 
 import pytest
 from queuefleet_operator import constants
+from queuefleet_operator.conditions import Reason
 from queuefleet_operator.config import OperatorConfig
-from queuefleet_operator.constants import Reason
+from queuefleet_operator.drift import fingerprint
 from queuefleet_operator.observed import (
+    Applied,
     BacklogReading,
+    ConditionView,
     Observed,
+    ScaledObjectState,
     TemporalCheck,
     child_snapshot,
 )
@@ -62,25 +66,38 @@ def live(manifest: dict[str, Any], **status: Any) -> dict[str, Any]:
 def converged(spec_body: dict[str, Any], **extra: Any) -> Observed:
     """Observed state in which every desired child exists exactly as planned."""
     first = run(spec_body, observed(**extra))
-    children = {kind: child_snapshot(live(manifest)) for kind, manifest in first.desired.items()}
-    deployment = first.desired[constants.DEPLOYMENT.kind]
-    children[constants.DEPLOYMENT.kind] = child_snapshot(
-        live(
-            {**deployment, "spec": {**deployment["spec"], "replicas": 2}},
-            replicas=2,
-            readyReplicas=2,
-            updatedReplicas=2,
-            observedGeneration=1,
-            conditions=[
-                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}
-            ],
-        )
-    )
+    bodies = converged_bodies(spec_body, **extra)
     return observed(
-        children=children,
-        applied_generations=dict.fromkeys(children, 1),
+        children={kind: child_snapshot(live) for kind, live in bodies.items()},
+        applied={
+            kind: Applied(
+                config_hash=manifest["metadata"]["annotations"][constants.CONFIG_HASH_ANNOTATION],
+                fingerprint=fingerprint(bodies[kind], manifest),
+            )
+            for kind, manifest in first.desired.items()
+        },
         **extra,
     )
+
+
+def converged_bodies(spec_body: dict[str, Any], **extra: Any) -> dict[str, dict[str, Any]]:
+    """The children as the API server returns them once applied and rolled out."""
+    first = run(spec_body, observed(**extra))
+    children = {kind: live(manifest) for kind, manifest in first.desired.items()}
+    if constants.SCALED_OBJECT.kind in children:  # KEDA accepted it
+        children[constants.SCALED_OBJECT.kind]["status"] = {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "ScaledObjectReady"}]
+        }
+    deployment = first.desired[constants.DEPLOYMENT.kind]
+    children[constants.DEPLOYMENT.kind] = live(
+        {**deployment, "spec": {**deployment["spec"], "replicas": 2}},
+        replicas=2,
+        readyReplicas=2,
+        updatedReplicas=2,
+        observedGeneration=1,
+        conditions=[{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+    )
+    return children
 
 
 # ---- which children exist --------------------------------------------------------------
@@ -399,6 +416,69 @@ def test_converged_state_applies_nothing() -> None:
     assert result.delete == ()
 
 
+def edited(spec_body: dict[str, Any], kind: str, edit: Any) -> Observed:
+    """The converged state, with one child's live object changed by `edit` (in place)."""
+    state = converged(spec_body)
+    body_of_child = copy.deepcopy(converged_bodies(spec_body)[kind])
+    edit(body_of_child)
+    body_of_child["metadata"]["generation"] += 1
+    return replace(state, children={**state.children, kind: child_snapshot(body_of_child)})
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return found
+
+
+def _restart(deployment: dict[str, Any]) -> None:
+    template = deployment["spec"]["template"]["metadata"]
+    template["annotations"] = {"kubectl.kubernetes.io/restartedAt": "2026-01-02T03:04:05Z"}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda d: d["spec"].__setitem__("replicas", 7), id="hpa-scale"),
+        pytest.param(_restart, id="rollout-restart"),
+        pytest.param(
+            lambda d: d["metadata"]["labels"].__setitem__("team", "payments"), id="extra-label"
+        ),
+        pytest.param(
+            lambda d: container(d).__setitem__("terminationMessagePath", "/dev/termination-log"),
+            id="server-default",
+        ),
+    ],
+)
+def test_changes_to_fields_we_do_not_set_are_not_drift(edit: Any) -> None:
+    state = edited(body(), "Deployment", edit)
+    result = run(body(), state)
+    assert result.apply == ()
+    assert "DriftRepaired" not in {e.reason for e in result.events}
+
+
+def _env_value(deployment: dict[str, Any]) -> None:
+    container(deployment)["env"][0]["value"] = "someone-elses-queue"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda d: container(d).__setitem__("image", "evil:1"), id="image"),
+        pytest.param(
+            lambda d: container(d)["readinessProbe"].__setitem__("periodSeconds", 60), id="probe"
+        ),
+        pytest.param(_env_value, id="env-value"),
+        pytest.param(lambda d: container(d)["env"].pop(0), id="env-removed"),
+    ],
+)
+def test_hand_edits_of_fields_we_set_are_drift(edit: Any) -> None:
+    state = edited(body(), "Deployment", edit)
+    result = run(body(), state)
+    assert [m["kind"] for m in result.apply] == ["Deployment"]
+    assert result.drifted == ("Deployment",)
+    assert "DriftRepaired" in {e.reason for e in result.events}
+
+
 @pytest.mark.parametrize(
     ("mutate", "kind", "event"),
     [
@@ -407,12 +487,6 @@ def test_converged_state_applies_nothing() -> None:
         ),
         pytest.param(lambda c: c.pop("ScaledObject"), "ScaledObject", "Created", id="so-deleted"),
         pytest.param(
-            lambda c: c.__setitem__("Deployment", replace(c["Deployment"], generation=5)),
-            "Deployment",
-            "DriftRepaired",
-            id="deployment-hand-edited",
-        ),
-        pytest.param(
             lambda c: c.__setitem__("ScaledObject", replace(c["ScaledObject"], config_hash="old")),
             "ScaledObject",
             "Updated",
@@ -420,7 +494,7 @@ def test_converged_state_applies_nothing() -> None:
         ),
     ],
 )
-def test_drift_is_repaired(mutate: Any, kind: str, event: str) -> None:
+def test_missing_and_stale_children_are_applied(mutate: Any, kind: str, event: str) -> None:
     state = converged(body())
     children = dict(state.children)
     mutate(children)
@@ -429,9 +503,25 @@ def test_drift_is_repaired(mutate: Any, kind: str, event: str) -> None:
     assert event in {e.reason for e in result.events}
 
 
-def test_first_pass_after_restart_reasserts_every_child() -> None:
-    state = replace(converged(body()), applied_generations={})
-    assert {m["kind"] for m in run(body(), state).apply} == set(state.children)
+def test_first_pass_after_restart_verifies_without_applying() -> None:
+    state = replace(converged(body()), applied={})
+    result = run(body(), state)
+    assert result.apply == ()
+    assert set(result.verified) == set(state.children)
+    # What it verified is the baseline: a later hand edit is drift.
+    later = replace(edited(body(), "Deployment", _env_value), applied=result.verified)
+    assert run(body(), later).drifted == ("Deployment",)
+
+
+def test_first_pass_after_restart_reapplies_quietly_what_differs() -> None:
+    state = replace(
+        edited(body(), "Deployment", lambda d: container(d).__setitem__("image", "x:1")),
+        applied={},
+    )
+    result = run(body(), state)
+    assert [m["kind"] for m in result.apply] == ["Deployment"]
+    assert result.drifted == ()
+    assert not {e.reason for e in result.events} & {"DriftRepaired", "Updated", "Created"}
 
 
 def test_spec_change_updates_the_deployment_only() -> None:
@@ -474,7 +564,7 @@ def test_converged_status_is_ready() -> None:
     assert cond["Ready"]["status"] == "True"
     assert cond["Ready"]["reason"] == Reason.RECONCILED
     assert cond["Available"]["reason"] == Reason.WORKERS_AVAILABLE
-    assert cond["AutoscalerReady"]["reason"] == Reason.SCALED_OBJECT_PENDING
+    assert cond["AutoscalerReady"]["reason"] == Reason.SCALED_OBJECT_READY
     assert cond["TemporalReachable"]["reason"] == Reason.NOT_CHECKED_YET
     assert all(c["observedGeneration"] == 3 for c in cond.values())
     status = result.status
@@ -494,8 +584,27 @@ def test_keda_missing_is_a_clear_fallback() -> None:
     assert cond["AutoscalerReady"]["status"] == "False"
     assert cond["AutoscalerReady"]["reason"] == Reason.KEDA_NOT_INSTALLED
     assert "scaledobjects.keda.sh" in cond["AutoscalerReady"]["message"]
-    assert cond["Ready"]["reason"] == Reason.AUTOSCALER_NOT_READY
+    # The fixed-size fleet is the documented fallback: it serves, so the queue is Ready.
+    assert (cond["Ready"]["status"], cond["Ready"]["reason"]) == ("True", Reason.FIXED_REPLICAS)
     assert cond["Available"]["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    "so_status",
+    [
+        pytest.param({}, id="keda-has-not-reported"),
+        pytest.param(
+            {"conditions": [{"type": "Ready", "status": "False", "message": "bad trigger"}]},
+            id="keda-refused",
+        ),
+    ],
+)
+def test_a_scaled_object_keda_has_not_accepted_is_not_ready(so_status: dict[str, Any]) -> None:
+    bodies = converged_bodies(body())
+    bodies["ScaledObject"]["status"] = so_status
+    state = replace(converged(body()), children={k: child_snapshot(v) for k, v in bodies.items()})
+    ready = conditions(run(body(), state))["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", Reason.AUTOSCALER_NOT_READY)
 
 
 def test_keda_appearing_recovers_by_itself() -> None:
@@ -597,7 +706,9 @@ def test_last_transition_time_moves_only_on_status_change() -> None:
     later = replace(state, now=NOW + timedelta(minutes=5), previous_status=previous)
     cond = conditions(run(body(), later))
     assert cond["Ready"]["lastTransitionTime"] == EARLIER  # still True
-    flipped = replace(later, keda_installed=False)
+    scaled = state.children["ScaledObject"]
+    refused = replace(scaled, scaled_object=ScaledObjectState(ready=ConditionView(status="False")))
+    flipped = replace(later, children={**state.children, "ScaledObject": refused})
     cond = conditions(run(body(), flipped))
     assert cond["Ready"]["lastTransitionTime"] == "2026-01-02T03:09:05Z"  # True → False
     assert cond["Available"]["lastTransitionTime"] == EARLIER
@@ -698,3 +809,11 @@ def test_apply_failure_turns_ready_false() -> None:
     ready = {c["type"]: c for c in status["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", Reason.APPLY_FAILED)
     assert len(status["conditions"]) == 4
+
+
+def test_unready_workers_can_always_be_evicted() -> None:
+    # Readiness follows Temporal's health: with Temporal down every worker is unready, and
+    # the default eviction policy would block node drains until it came back.
+    pdb = run(body(), observed()).desired["PodDisruptionBudget"]
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert pdb["spec"]["maxUnavailable"] == 1

@@ -44,7 +44,6 @@ def plan_with_live_deployment(*, keda: bool, managed: list[dict[str, Any]]) -> P
         now=NOW,
         keda_installed=keda,
         children={constants.DEPLOYMENT.kind: child_snapshot(live)},
-        applied_generations={constants.DEPLOYMENT.kind: 1},
     )
     return plan_from_body(BODY, CONFIG, observed)[1]
 

@@ -63,3 +63,25 @@ def test_queues_by_condition_are_counted_at_scrape_time() -> None:
     text = generate_latest(metrics.registry).decode()
     assert 'queuefleet_operator_queues{condition="Ready",status="True"} 2.0' in text
     assert 'queuefleet_operator_queues{condition="Ready",status="False"} 1.0' in text
+
+
+def series(metrics: OperatorMetrics, name: str) -> set[str]:
+    text = generate_latest(metrics.registry).decode()
+    return {line.split(" ")[0] for line in text.splitlines() if line.startswith(name + "{")}
+
+
+def test_backlog_gauges_follow_a_task_queue_rename_and_leave_with_the_queue() -> None:
+    metrics = OperatorMetrics()
+    metrics.export_backlog(
+        "ns", "orders", "old-tq", count=3, age_seconds=1, previous_task_queue=None
+    )
+    metrics.export_backlog(
+        "ns", "orders", "new-tq", count=4, age_seconds=2, previous_task_queue="old-tq"
+    )
+    gauge = "queuefleet_operator_backlog_tasks"
+    assert series(metrics, gauge) == {
+        f'{gauge}{{namespace="ns",task_queue="new-tq",workflowqueue="orders"}}'
+    }
+    metrics.forget_queue("ns", "orders", "new-tq")
+    assert series(metrics, gauge) == set()
+    assert series(metrics, "queuefleet_operator_backlog_age_seconds") == set()

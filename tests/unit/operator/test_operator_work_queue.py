@@ -1,7 +1,7 @@
 """The Runtime's scheduling: which watch events queue a reconcile pass, and how often.
 
-No cluster: these drive the caches the watches feed and look at the work queue; no pass
-runs (the workers are not started), so the API is never called.
+No cluster: these drive the caches the watches feed and take keys out of the work queue
+as a worker would; no pass runs (the workers are not started), so the API is never called.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import pytest
 from queuefleet_operator import constants
 from queuefleet_operator.backlog import BacklogReader
 from queuefleet_operator.config import OperatorConfig
@@ -62,6 +63,12 @@ def waiting(rt: Runtime) -> dict[tuple[str, str], str]:
     return rt.pending()
 
 
+async def take(rt: Runtime) -> tuple[str, str]:
+    """What a worker does first: take the next queue out of the work queue."""
+    item = await asyncio.wait_for(rt.workqueue.get(), timeout=1)
+    return item.key
+
+
 def test_new_queue_is_queued_once_however_many_events() -> None:
     rt = runtime()
     for _ in range(3):
@@ -69,11 +76,14 @@ def test_new_queue_is_queued_once_however_many_events() -> None:
     assert waiting(rt) == {("ns", "orders"): "spec"}
 
 
-def test_status_write_echo_queues_nothing_but_a_spec_change_does() -> None:
+async def test_status_write_echo_queues_nothing_but_a_spec_change_does() -> None:
     rt = runtime()
     rt.queue_seen(queue())
-    rt._waiting.clear()  # as if a worker took it ...
-    rt._queues[("ns", "orders")].reconciled_generation = 1  # ... and reconciled generation 1
+    key = await take(rt)
+    state = rt.cache.queue(key)
+    assert state is not None
+    state.reconciled_generation = 1  # what the pass records when it starts
+    rt.workqueue.done(key)
     rt.queue_seen(queue(status={"observedGeneration": 1}))  # our own status write, echoed
     assert waiting(rt) == {}
     rt.queue_seen(queue(generation=2))
@@ -89,26 +99,56 @@ def test_queue_found_at_startup_is_resumed() -> None:
 async def test_child_events_are_debounced_and_echoes_ignored() -> None:
     rt = runtime()
     rt.queue_seen(queue())
-    rt._waiting.clear()
+    rt.workqueue.done(await take(rt))
     rt.child_seen("ADDED", deployment())
     rt.child_seen("MODIFIED", deployment(ready=1))
     assert waiting(rt) == {}  # not yet: the burst shares one pass after the debounce
-    await asyncio.sleep(DEBOUNCE * 4)
-    assert waiting(rt) == {("ns", "orders"): "child"}
+    await until(lambda: waiting(rt) == {("ns", "orders"): "child"})
 
-    rt._waiting.clear()
+    rt.workqueue.done(await take(rt))
     rt.child_seen("MODIFIED", deployment(ready=1))  # nothing the planner sees changed
-    await asyncio.sleep(DEBOUNCE * 4)
+    await asyncio.sleep(DEBOUNCE * 4)  # a negative check: longer than the debounce
     assert waiting(rt) == {}
 
     rt.child_seen("DELETED", deployment(ready=1))
-    await asyncio.sleep(DEBOUNCE * 4)
-    assert waiting(rt) == {("ns", "orders"): "child-deleted"}
+    await until(lambda: waiting(rt) == {("ns", "orders"): "child-deleted"})
 
 
-def test_a_queue_in_a_pass_is_queued_again_after_it() -> None:
+async def test_a_queue_in_a_pass_is_queued_again_after_it() -> None:
     rt = runtime()
-    rt._running.add(("ns", "orders"))
     rt.queue_seen(queue())
+    key = await take(rt)
+    rt.queue_seen(queue(generation=2))  # arrives during the pass
     assert waiting(rt) == {}
-    assert rt._again == {("ns", "orders"): "spec"}
+    rt.workqueue.done(key)
+    assert waiting(rt) == {("ns", "orders"): "spec"}
+
+
+async def test_deleted_queue_leaves_the_work_queue() -> None:
+    rt = runtime()
+    rt.queue_seen(queue())
+    rt.queue_gone(queue())
+    assert waiting(rt) == {}
+    assert rt.cache.queue(("ns", "orders")) is None
+
+
+async def test_a_paused_runtime_hands_out_nothing_until_resumed() -> None:
+    rt = runtime()
+    rt.queue_seen(queue())
+    rt.pause()
+    assert not rt.active
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(rt.workqueue.get(), timeout=DEBOUNCE * 4)
+    assert waiting(rt) == {("ns", "orders"): "spec"}  # kept, not lost
+    rt.resume()
+    assert await take(rt) == ("ns", "orders")
+
+
+async def until(check: Any, timeout: float = 2.0) -> None:
+    """Poll `check` until it holds (a deadline, not a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(DEBOUNCE / 5)

@@ -44,6 +44,11 @@
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
+# Worker pods, watched (label-filtered) so a crash-looping worker's reason reaches the
+# queue's status. Read only.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch]
 # Events about WorkflowQueues.
 - apiGroups: ["", events.k8s.io]
   resources: [events]

@@ -1,0 +1,262 @@
+"""What the watches told us: WorkflowQueues, their children, which optional CRDs exist.
+
+Fed by kopf's watch events (and `prime` at startup), read by the reconciler, so observing
+costs no API calls. Each method that takes an event says whether it calls for a pass; the
+cache itself schedules nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import constants
+from .kube import KubeApi
+from .observed import (
+    Applied,
+    BacklogReading,
+    ChildSnapshot,
+    TemporalCheck,
+    WorkerFailure,
+    child_snapshot,
+    controller_owner,
+    worker_failure,
+)
+
+__all__ = ["Cache", "QueueKey", "QueueState"]
+
+QueueKey = tuple[str, str]  # (namespace, name)
+
+OPTIONAL_CRDS = (
+    constants.KEDA_SCALEDOBJECTS_CRD,
+    constants.KEDA_TRIGGERAUTHENTICATIONS_CRD,
+    constants.PODMONITORS_CRD,
+)
+
+
+@dataclass
+class QueueState:
+    """One WorkflowQueue as cached, plus what the operator did and read for it."""
+
+    body: Mapping[str, Any] = field(default_factory=dict)
+    applied: dict[str, Applied] = field(default_factory=dict)
+    temporal: TemporalCheck | None = None
+    last_reading: BacklogReading | None = None
+    written_status: Mapping[str, Any] | None = None
+    # The generation the latest pass started from (None: no pass yet), and when (monotonic).
+    reconciled_generation: int | None = None
+    reconciled_at: float = 0.0
+    # The task_queue label the backlog gauges carry for this queue (None: none exported).
+    exported_task_queue: str | None = None
+    # What the children (and failing pods) looked like when the latest pass ended, so a
+    # burst of child events that only echoes what that pass saw or did needs no pass.
+    seen_by_pass: tuple[Mapping[str, ChildSnapshot], WorkerFailure | None] | None = None
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        """The latest status: ours if we wrote one since the last event, else the body's."""
+        return self.written_status or self.body.get("status") or {}
+
+
+def key_of(body: Mapping[str, Any]) -> QueueKey:
+    metadata = body.get("metadata", {})
+    return (str(metadata["namespace"]), str(metadata["name"]))
+
+
+def generation(body: Mapping[str, Any]) -> int:
+    return int(body.get("metadata", {}).get("generation") or 0)
+
+
+class Cache:
+    def __init__(self) -> None:
+        self._queues: dict[QueueKey, QueueState] = {}
+        self._children: dict[QueueKey, dict[str, ChildSnapshot]] = {}
+        self._crds: set[str] = set()
+        # Only worker pods with a failure are kept: a few per broken queue, none when healthy.
+        self._pod_failures: dict[QueueKey, dict[str, WorkerFailure]] = {}
+
+    # ---- WorkflowQueues ---------------------------------------------------------------------
+
+    def queue_seen(self, body: Mapping[str, Any]) -> str | None:
+        """Cache the queue; the trigger for a pass if it needs one, else None.
+
+        A new generation (or a queue not reconciled yet) needs one; our own status writes
+        bump no generation, so their echoes need none.
+        """
+        key = key_of(body)
+        state = self._queues.get(key)
+        if state is None:
+            state = self._queues[key] = QueueState()
+        if state.body and generation(body) < generation(state.body):
+            return None  # an older view arriving late
+        state.body = body
+        state.written_status = None  # the body's status is at least as new now
+        if state.reconciled_generation == generation(body):
+            return None
+        return "resume" if state.reconciled_generation is None and body.get("status") else "spec"
+
+    def queue_gone(self, body: Mapping[str, Any]) -> QueueState | None:
+        key = key_of(body)
+        self._children.pop(key, None)
+        self._pod_failures.pop(key, None)
+        return self._queues.pop(key, None)
+
+    def queue(self, key: QueueKey) -> QueueState | None:
+        state = self._queues.get(key)
+        return state if state is not None and state.body else None
+
+    def queue_keys(self) -> list[QueueKey]:
+        return list(self._queues)
+
+    def statuses(self) -> Iterator[Mapping[str, Any]]:
+        for state in list(self._queues.values()):
+            yield state.status
+
+    # ---- children ---------------------------------------------------------------------------
+
+    def child_seen(self, event_type: str | None, body: Mapping[str, Any]) -> QueueKey | None:
+        """Record a child's latest state; the owning queue's key if it needs a pass."""
+        owner = controller_owner(body)
+        if owner is None:
+            return None
+        snapshot = child_snapshot(body)
+        key = (snapshot.namespace, owner[1])
+        children = self._children.setdefault(key, {})
+        if event_type == "DELETED":
+            if children.get(snapshot.kind, snapshot).name == snapshot.name:
+                children.pop(snapshot.kind, None)
+            state = self._queues.get(key)
+            if state is not None:
+                state.applied.pop(snapshot.kind, None)
+            if not children:
+                self._children.pop(key, None)
+            changed = True
+        else:
+            # An event that changes nothing we look at (a PDB's status, the echo of our own
+            # apply) needs no pass; a spec change does, and the planner judges if it is drift.
+            changed = children.get(snapshot.kind) != snapshot
+            children[snapshot.kind] = snapshot
+        if not (event_type and changed) or self.queue(key) is None:
+            return None
+        return key
+
+    def pod_seen(self, event_type: str | None, body: Mapping[str, Any]) -> QueueKey | None:
+        """Record whether a worker pod is failing; its queue's key when that changed."""
+        metadata = body.get("metadata", {})
+        labels = metadata.get("labels") or {}
+        if labels.get(constants.LABEL_NAME) != constants.WORKER_APP_NAME:
+            return None
+        key = (str(metadata.get("namespace", "")), str(labels.get(constants.LABEL_INSTANCE, "")))
+        name = str(metadata.get("name", ""))
+        failure = None if event_type == "DELETED" else worker_failure(body)
+        failures = self._pod_failures.get(key, {})
+        if failures.get(name) == failure:
+            return None
+        if failure is None:
+            failures.pop(name, None)
+            if not failures:
+                self._pod_failures.pop(key, None)
+        else:
+            self._pod_failures.setdefault(key, {})[name] = failure
+        return key if self.queue(key) is not None else None
+
+    def mark_seen_by_pass(self, key: QueueKey) -> None:
+        state = self._queues.get(key)
+        if state is not None:
+            state.seen_by_pass = (self.children(key), self.worker_failure(key))
+
+    def unchanged_since_pass(self, key: QueueKey) -> bool:
+        """Whether the children and pods are as the latest pass left them."""
+        state = self._queues.get(key)
+        if state is None or state.seen_by_pass is None:
+            return False
+        return state.seen_by_pass == (self.children(key), self.worker_failure(key))
+
+    def worker_failure(self, key: QueueKey) -> WorkerFailure | None:
+        failures = self._pod_failures.get(key)
+        return failures[min(failures)] if failures else None
+
+    def children(self, key: QueueKey) -> dict[str, ChildSnapshot]:
+        return dict(self._children.get(key, {}))
+
+    def record_applied(self, key: QueueKey, snapshot: ChildSnapshot, applied: Applied) -> None:
+        """After our apply: its response is the child's state, minus a newer watched status."""
+        children = self._children.setdefault(key, {})
+        previous = children.get(snapshot.kind)
+        if previous is not None:
+            snapshot = ChildSnapshot(
+                kind=snapshot.kind,
+                name=snapshot.name,
+                namespace=snapshot.namespace,
+                owner_uid=snapshot.owner_uid,
+                generation=snapshot.generation,
+                config_hash=snapshot.config_hash,
+                deployment=snapshot.deployment or previous.deployment,
+                scaled_object=snapshot.scaled_object or previous.scaled_object,
+                live_json=snapshot.live_json,
+            )
+        children[snapshot.kind] = snapshot
+        state = self._queues.get(key)
+        if state is not None:
+            state.applied[snapshot.kind] = applied
+
+    def record_verified(self, key: QueueKey, verified: Mapping[str, Applied]) -> None:
+        state = self._queues.get(key)
+        if state is not None:
+            state.applied.update(verified)
+
+    def record_deleted(self, key: QueueKey, kind: str) -> None:
+        self._children.get(key, {}).pop(kind, None)
+        state = self._queues.get(key)
+        if state is not None:
+            state.applied.pop(kind, None)
+
+    # ---- optional CRDs ----------------------------------------------------------------------
+
+    def crd_seen(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        """Record whether an optional CRD is served; True when that changed."""
+        name = str(body.get("metadata", {}).get("name", ""))
+        conditions = (body.get("status") or {}).get("conditions") or []
+        established = any(
+            c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+        )
+        present = event_type != "DELETED" and established
+        if present == (name in self._crds):
+            return False
+        (self._crds.add if present else self._crds.discard)(name)
+        return True
+
+    @property
+    def keda_installed(self) -> bool:
+        return {constants.KEDA_SCALEDOBJECTS_CRD, constants.KEDA_TRIGGERAUTHENTICATIONS_CRD} <= (
+            self._crds
+        )
+
+    @property
+    def prometheus_operator_installed(self) -> bool:
+        return constants.PODMONITORS_CRD in self._crds
+
+    def prime(self, kube: KubeApi, namespaces: tuple[str, ...]) -> None:
+        """Learn which CRDs exist and which children are there before the first pass.
+
+        Blocking; run once at startup. Without it the first passes would mistake
+        "not seen yet" for "missing" (KEDA treated as absent, children as deleted).
+        """
+        for name in OPTIONAL_CRDS:
+            if kube.crd_established(name):
+                self._crds.add(name)
+        selector = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
+        for kind in constants.CHILD_KINDS:
+            if kind.group == "keda.sh" and not self.keda_installed:
+                continue
+            if kind is constants.POD_MONITOR and not self.prometheus_operator_installed:
+                continue
+            for namespace in namespaces or (None,):
+                for body in kube.list_children(kind, label_selector=selector, namespace=namespace):
+                    owner = controller_owner(body)
+                    if owner is not None:
+                        snapshot = child_snapshot(body)
+                        self._children.setdefault((snapshot.namespace, owner[1]), {})[
+                            snapshot.kind
+                        ] = snapshot

@@ -1,0 +1,44 @@
+"""The work queue on its own: dedup, debounce, requeue after done, forget."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from queuefleet_operator.workqueue import WorkQueue
+
+
+async def test_a_key_is_waiting_once_and_keeps_its_first_trigger() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a", trigger="spec")
+    queue.add("a", trigger="child")
+    queue.add("b", trigger="child")
+    first = await queue.get()
+    assert (first.key, first.trigger) == ("a", "spec")
+    assert first.waited_seconds >= 0
+    assert queue.pending() == {"b": "child"}
+
+
+async def test_added_while_processing_comes_back_after_done() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a", trigger="spec")
+    item = await queue.get()
+    queue.add("a", trigger="child")
+    assert queue.pending() == {}
+    assert queue.processing() == {"a"}
+    queue.done(item.key)
+    assert queue.pending() == {"a": "child"}
+
+
+async def test_add_after_shares_one_entry_and_forget_cancels_it() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_after("a", trigger="child", delay=0.01)
+    queue.add_after("a", trigger="child", delay=0.01)
+    item = await asyncio.wait_for(queue.get(), timeout=1)
+    assert item.key == "a"
+    queue.done("a")
+    assert queue.pending() == {}
+    queue.add_after("b", trigger="child", delay=0.01)
+    queue.forget("b")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(queue.get(), timeout=0.1)  # well past the 0.01 s delay
