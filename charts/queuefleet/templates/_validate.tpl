@@ -3,6 +3,9 @@ Guardrails the schema cannot express: values that contradict each other. Each me
 the value and what to do. The schema (values.schema.json) checks types and shapes first.
 */}}
 {{- define "queuefleet.validate" -}}
+{{- if hasKey .Values "uninstallHook" -}}
+  {{- fail "uninstallHook was removed after 0.1.0: the operator sets no finalizer, so helm uninstall needs no hook; delete the uninstallHook block from your values (see the chart README, \"Upgrading from 0.1.0\")" -}}
+{{- end -}}
 {{- $temporal := .Values.temporal -}}
 {{- $external := $temporal.external -}}
 {{- if eq $temporal.mode "external" -}}

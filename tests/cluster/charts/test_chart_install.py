@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -357,6 +356,24 @@ def test_helm4_installs_and_uninstalls_the_dev_scenario(
         )
         assert removed.returncode == 0, removed.stderr
         eventually(
+            lambda: (
+                not kube.kubectl(
+                    "-n",
+                    namespace,
+                    "get",
+                    "workflowqueues,deployments,scaledobjects",
+                    "-l",
+                    "app.kubernetes.io/name=queuefleet-worker",
+                    "-o",
+                    "name",
+                ).stdout.strip()
+            ),
+            what="the queues and their children collected",
+        )
+        assert not kube.kubectl(
+            "-n", namespace, "get", "workflowqueues", "-o", "name"
+        ).stdout.strip()
+        eventually(
             lambda: _release_objects(kube, namespace) == [] or None, what="an empty namespace"
         )
     finally:
@@ -478,32 +495,11 @@ def test_operator_with_the_charts_rbac_turns_queues_into_fleets(
         log = process.log_path.read_text()
         assert "forbidden" not in log.lower(), log[-3000:]
 
-        # The pre-delete hook's script with the hook's own RBAC. The operator puts no
-        # finalizer on queues, so they go at once even with the operator stopped
-        # (namespaces case) and the hook never needs to remove one.
+        # The operator puts no finalizer on queues, so `helm uninstall` removes them at
+        # once even with the operator stopped (namespaces case), and the garbage collector
+        # takes their children.
         if scope == "namespaces":
             process.stop()
-        hook = _run_uninstall_hook(
-            kube, namespace, rendered, tmp_path, timeout=3 if scope == "namespaces" else 60
-        )
-        assert hook.returncode == 0, hook.stdout + hook.stderr
-        assert "2 WorkflowQueue(s) of this release are gone" in hook.stdout
-        assert "removing queuefleet.dev/operator" not in hook.stdout
-        eventually(
-            lambda: (
-                not kube.kubectl(
-                    "-n",
-                    namespace,
-                    "get",
-                    "workflowqueues,deployments,scaledobjects",
-                    "-l",
-                    "app.kubernetes.io/name=queuefleet-worker",
-                    "-o",
-                    "name",
-                ).stdout.strip()
-            ),
-            what="the queues' children collected",
-        )
         removed = run_helm(
             "helm",
             "uninstall",
@@ -518,6 +514,24 @@ def test_operator_with_the_charts_rbac_turns_queues_into_fleets(
             timeout=90,
         )
         assert removed.returncode == 0, removed.stderr
+        eventually(
+            lambda: (
+                not kube.kubectl(
+                    "-n",
+                    namespace,
+                    "get",
+                    "workflowqueues,deployments,scaledobjects",
+                    "-l",
+                    "app.kubernetes.io/name=queuefleet-worker",
+                    "-o",
+                    "name",
+                ).stdout.strip()
+            ),
+            what="the queues and their children collected",
+        )
+        assert not kube.kubectl(
+            "-n", namespace, "get", "workflowqueues", "-o", "name"
+        ).stdout.strip()
         eventually(
             lambda: _release_objects(kube, namespace) == [] or None, what="an empty namespace"
         )
@@ -550,26 +564,6 @@ def test_operator_with_the_charts_rbac_turns_queues_into_fleets(
                 '{"metadata":{"finalizers":null}}',
                 check=False,
             )
-
-
-def _run_uninstall_hook(
-    kube: Cluster, namespace: str, rendered: Rendered, tmp_path: Path, *, timeout: int
-) -> subprocess.CompletedProcess[str]:
-    """The pre-delete Job's script, run here with the Job's ServiceAccount and env."""
-    name = f"{RELEASE}-queuefleet-release-queues"
-    rbac = [rendered.one(kind, name) for kind in ("ServiceAccount", "Role", "RoleBinding")]
-    kube.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(rbac))
-    job = rendered.one("Job", name)
-    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    kubeconfig = _service_account_kubeconfig(kube, namespace, name, tmp_path / "hook.kubeconfig")
-    return subprocess.run(
-        [sys.executable, str(CHART / "files" / "hooks" / "release_queues.py")],
-        env={**os.environ, **env, "TIMEOUT_SECONDS": str(timeout), "KUBECONFIG": str(kubeconfig)},
-        capture_output=True,
-        text=True,
-        timeout=timeout + 90,
-        check=False,
-    )
 
 
 def _children_exist(kube: Cluster, namespace: str, queue: str) -> bool:

@@ -44,7 +44,7 @@ def test_only_api_clients_mount_a_service_account_token(tmp_path: Path) -> None:
     """The premise of skipping CKV_K8S_38 in .checkov.yaml."""
     objects = render(home=tmp_path, values_files=[CHART / "ci" / "dev-values.yaml"])
     mounting = {where for where, spec in pod_specs(objects) if spec["automountServiceAccountToken"]}
-    assert mounting == {"Deployment/qf-queuefleet-operator", "Job/qf-queuefleet-release-queues"}
+    assert mounting == {"Deployment/qf-queuefleet-operator"}
 
 
 def test_every_long_running_container_has_probes(tmp_path: Path) -> None:
