@@ -3,20 +3,32 @@
 temporalio's `workflow.logger` and `activity.logger` put a `temporal_workflow` or
 `temporal_activity` dict on each record; the formatters here lift workflow id, run id,
 activity type, attempt and task queue from it into fields of their own.
+
+A JSON line also carries every `extra=` field of its record and, while an OpenTelemetry span
+is current, its `trace_id` and `span_id` in W3C hex form, so a log line leads to its trace.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
+
+from opentelemetry import trace
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _PythonJsonFormatter
 
 from .settings import LogFormat
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "temporal_fields"]
+__all__ = [
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "temporal_fields",
+    "trace_fields",
+]
 
 # Record extras -> the field names we emit. Activity records name the run `workflow_run_id`.
 _FIELDS: Mapping[str, Mapping[str, str]] = {
@@ -53,29 +65,55 @@ def temporal_fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, Temporal ids, exception.
+# Lifted into fields of their own above; the raw dicts would repeat them.
+_LIFTED_EXTRAS: Final = tuple(_FIELDS)
+
+
+def trace_fields() -> dict[str, str]:
+    """The current OpenTelemetry span's ids, or nothing outside a span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": trace.format_trace_id(context.trace_id),
+        "span_id": trace.format_span_id(context.span_id),
+    }
+
+
+class JsonFormatter(_PythonJsonFormatter):
+    """One JSON object per line: time, level, logger, message, process fields, Temporal ids,
+    `extra=` fields, trace ids, exception.
 
     `process_fields` (e.g. the worker's task queue and namespace) go on every line, so
     lines from the runtime itself can be filtered by queue too.
     """
 
     def __init__(self, *, process_fields: Mapping[str, str] | None = None) -> None:
-        super().__init__()
+        super().__init__(
+            reserved_attrs=[*RESERVED_ATTRS, *_LIFTED_EXTRAS],
+            rename_fields={"exc_info": "exception", "stack_info": "stack"},
+            json_default=str,
+        )
         self._process_fields = dict(process_fields or {})
 
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            **self._process_fields,
-        }
-        line.update(temporal_fields(record))
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_data.update(
+            {
+                "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.message,
+                **self._process_fields,
+                **temporal_fields(record),
+            }
+        )
+        super().add_fields(log_data, record, message_dict)  # exception, stack, extra= fields
+        for key, value in trace_fields().items():
+            log_data.setdefault(key, value)  # an explicit extra= trace id wins
 
 
 class TextFormatter(logging.Formatter):

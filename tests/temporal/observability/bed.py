@@ -136,7 +136,7 @@ async def run_load(
     argv = [
         queuefleet_binary(), "load", "--workflows", str(workflows), "--concurrent",
         str(concurrent), "--type", "ObservedOrder", "--task-queue", "orders",
-        "--input", str(input_path), "--address", address, "--json",
+        "--input-file", str(input_path), "--address", address, "--json",
         "--timeout", str(int(timeout)),
     ]  # fmt: skip
     if start_only:

@@ -16,10 +16,21 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from queuefleet_worker.cli import CommandError
 
+from .errors import explain, first_line
+
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-__all__ = ["PACKS", "Pack", "add_connection_arguments", "connect", "load_document", "run_async"]
+__all__ = [
+    "PACKS",
+    "Pack",
+    "add_connection_arguments",
+    "connect",
+    "connection_target",
+    "load_document",
+    "print_json",
+    "run_async",
+]
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
@@ -46,11 +57,11 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         "Temporal connection (defaults: TEMPORAL_* variables, then localhost:7233)"
     )
     group.add_argument("--address", help="frontend host:port")
-    group.add_argument("--namespace", help="namespace (default: default)")
+    group.add_argument("-n", "--namespace", help="namespace (default: default)")
 
 
-async def connect(args: argparse.Namespace) -> Client:
-    from temporalio.client import Client
+def connection_target(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The Client.connect keywords (envconfig, then the flags) and the address they name."""
     from temporalio.envconfig import ClientConfig
 
     try:
@@ -62,17 +73,32 @@ async def connect(args: argparse.Namespace) -> Client:
     if args.namespace:
         config["namespace"] = args.namespace
     config.setdefault("target_host", "localhost:7233")
-    address = config["target_host"]
+    config.setdefault("namespace", "default")
+    # Later messages name the namespace actually used, even when it came from the environment.
+    args.namespace = config["namespace"]
+    return config, str(config["target_host"])
+
+
+async def connect(args: argparse.Namespace) -> Client:
+    from temporalio.client import Client
+
+    config, address = connection_target(args)
     try:
         return await asyncio.wait_for(Client.connect(**config), timeout=CONNECT_TIMEOUT_SECONDS)
     except TimeoutError:
         raise CommandError(
-            f"cannot reach Temporal at {address}: no answer within {CONNECT_TIMEOUT_SECONDS:g}s"
+            f"cannot reach Temporal at {address}: no answer within {CONNECT_TIMEOUT_SECONDS:g}s; "
+            "check --address (or TEMPORAL_ADDRESS)"
         ) from None
     except Exception as error:
-        reason = _first_line(error)
+        reason = first_line(error)
+        # The SDK's core reports transport errors as Rust debug strings; say what they mean.
         if "ConnectionRefused" in reason or "Connection refused" in reason:
-            reason = "connection refused (is the server running?)"
+            reason = "connection refused (is the server running? check --address)"
+        elif "dns error" in reason:
+            reason = "the host name does not resolve (check --address)"
+        elif "get_system_info" in reason:
+            reason = "it does not answer as a Temporal frontend (is that its gRPC port?)"
         raise CommandError(f"cannot reach Temporal at {address}: {reason}") from None
 
 
@@ -103,17 +129,14 @@ def load_document(source: str, *, what: str = "input") -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError as yaml_error:
             raise CommandError(
-                f"{name} is neither JSON nor YAML: {_first_line(yaml_error)}"
+                f"{name} is neither JSON nor YAML: {first_line(yaml_error)}"
             ) from None
     except yaml.YAMLError as error:
-        raise CommandError(f"{name} is not valid YAML: {_first_line(error)}") from None
+        raise CommandError(f"{name} is not valid YAML: {first_line(error)}") from None
 
 
-def run_async(main: Callable[[], Awaitable[T]]) -> T:
+def run_async(main: Callable[[], Awaitable[T]], args: argparse.Namespace) -> T:
     """Run a command's coroutine, turning Temporal client errors into one-line CommandErrors."""
-    from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
-    from temporalio.service import RPCError, RPCStatusCode
-
     exit_code = [1]
     if Path(sys.argv[0]).name == "queuefleet":
         # The Temporal client's native threads can crash CPython's teardown of a short-lived
@@ -123,14 +146,13 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     async def guarded() -> T:
         try:
             return await main()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise CommandError(f"not found: {error.message}") from None
-            if error.status == RPCStatusCode.ALREADY_EXISTS:
-                raise CommandError(f"already exists: {error.message}") from None
-            raise CommandError(f"Temporal refused the request: {error.message}") from None
-        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
-            raise CommandError(f"query failed: {_first_line(error)}") from None
+        except CommandError:
+            raise
+        except Exception as error:
+            explained = explain(error, args)
+            if explained is None:
+                raise
+            raise explained from None
 
     try:
         result = asyncio.run(guarded())
@@ -152,8 +174,3 @@ def _exit_without_teardown(exit_code: list[int]) -> None:
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
