@@ -4,6 +4,7 @@ tests/unit      no processes
 tests/temporal  the Temporal dev server (and Prometheus scraping it)
 tests/cluster   the kwok control plane (or any cluster named by QUEUEFLEET_KUBECONFIG)
 tests/e2e       Temporal, the control plane and the operator together
+tests/kind      a real KIND cluster in Docker, brought up by `make dev-bounce` (offline layer)
 
 When CI is set, a component that cannot be found fails the test instead of skipping it.
 """
@@ -26,11 +27,12 @@ from tests.testbed.cluster import (
     start_kwok_cluster,
     stop_kwok_cluster,
 )
+from tests.testbed.postgres import PostgresEndpoint, start_postgres
 from tests.testbed.process import TestbedError, artifacts_dir
 from tests.testbed.prometheus import PrometheusEndpoint, start_prometheus
 from tests.testbed.temporal import TemporalEndpoint, start_temporal
 
-TIERS = ("unit", "temporal", "cluster", "e2e")
+TIERS = ("unit", "temporal", "cluster", "e2e", "kind")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -128,3 +130,17 @@ def prometheus(artifacts: Path, temporal: TemporalEndpoint) -> Iterator[Promethe
         yield endpoint
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(artifacts: Path) -> Iterator[PostgresEndpoint]:
+    """A real PostgreSQL server for the whole session; tests create their own databases in it."""
+    try:
+        server = start_postgres(artifacts / "postgres")
+    except TestbedError as error:
+        component_missing(str(error))
+        raise
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()

@@ -6,7 +6,8 @@ same activity with the same requests, section by section with `asyncio.gather`. 
 in this process against one Temporal dev server (or QUEUEFLEET_TEMPORAL_ADDRESS), taking
 turns; the table reports the median of the rounds and bench-results/graph.json keeps them.
 Targets: at most 3 history events per activity node plus a constant, and at most 1.5x the
-hand-written wall time.
+hand-written wall time. The database variant (bench/graph/database.py) does the same with
+200 `database` nodes against hand-written psycopg activities; report key "database".
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from queuefleet_packs.graphs.workflows import GraphRunInput, GraphWorkflow  # no
 from temporalio.client import Client  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
+from bench.graph.database import database_report  # noqa: E402
 from bench.graph.handwritten import SECTIONS, WIDTH, HandWrittenDag  # noqa: E402
 
 EVENT_TARGET_PER_NODE = 3
@@ -184,6 +186,7 @@ def main() -> int:
         address, namespace = endpoint.address, endpoint.namespace
     try:
         report = asyncio.run(bench(address, namespace, rounds))
+        report["database"] = asyncio.run(database_report(address, namespace, rounds))
     finally:
         if process is not None:
             process.stop()
@@ -207,6 +210,18 @@ def main() -> int:
     )
     met = (report["meets_event_target"], report["meets_wall_target"])
     print(f"targets met: events {met[0]}, wall time {met[1]}")
+    database = report["database"]
+    print(f"database variant: {database['dag']['database_nodes']} database nodes, one query each")
+    for label, key in (("graph", "graph"), ("hand-written", "hand_written")):
+        row = database[key]
+        print(
+            f"{label:14} {row['wall_seconds_median']:>8.2f} {row['history_events']:>8} "
+            f"{row['events_per_activity_node']:>12.2f}"
+        )
+    print(
+        f"wall-time ratio {database['wall_time_ratio']:.2f} (target <= {WALL_TARGET_RATIO}); "
+        f"target met: {database['meets_wall_target']}"
+    )
     print(f"written to {out / 'graph.json'}")
     return 0
 

@@ -9,12 +9,14 @@ import hmac
 import itertools
 import json
 import random
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from queuefleet_packs.graphs.activities import GraphActivities, HostAllowList
 from queuefleet_packs.graphs.registrar import GraphsRegistrar
 from queuefleet_packs.graphs.workflows import (
     ApprovalDecision,
@@ -23,7 +25,7 @@ from queuefleet_packs.graphs.workflows import (
     GraphWorkflow,
 )
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 
 from tests.temporal.packs.helpers import LocalService, local_service, pack_worker
 
@@ -59,6 +61,7 @@ def allow(service: LocalService) -> dict[str, str]:
     return {
         "QUEUEFLEET_GRAPHS_HTTP_ALLOW": f"127.0.0.1:{service.port}",
         "QUEUEFLEET_GRAPHS_SECRET_HOOKS": "k3y",
+        "QUEUEFLEET_GRAPHS_SECRET_HOOKS_HOSTS": f"127.0.0.1:{service.port}",
     }
 
 
@@ -199,12 +202,32 @@ async def test_webhook_is_signed_with_the_named_worker_secret(
                    "payload": {"id": "{{input.id}}"}, "sign_with": "hooks"}],
         "edges": [{"type": "start", "to": "hook"}],
     }  # fmt: skip
+    before = int(time.time())
     result = await run_graph(temporal_client, task_queue, graph, {"id": 7}, environ=allow(service))
     assert result.results["hook"]["delivered"] is True
     [request] = service.requests
-    expected = hmac.new(b"k3y", request.body, hashlib.sha256).hexdigest()
-    assert request.headers["X-Queuefleet-Signature"] == f"sha256={expected}"
+    # t=<unix seconds>,v1=HMAC-SHA256(secret, "<t>." + body): a receiver can refuse replays
+    stamp, signature = request.headers["X-Queuefleet-Signature"].split(",")
+    timestamp = int(stamp.removeprefix("t="))
+    assert before <= timestamp <= int(time.time())
+    expected = hmac.new(b"k3y", f"{timestamp}.".encode() + request.body, hashlib.sha256)
+    assert signature == f"v1={expected.hexdigest()}"
     assert json.loads(request.body) == {"id": 7}
+
+
+async def test_a_webhook_secret_signs_only_for_its_hosts(
+    temporal_client: Client, task_queue: str, service: LocalService
+) -> None:
+    graph = {
+        "nodes": [{"name": "hook", "type": "webhook", "url": f"{service.base_url}/hook",
+                   "payload": {}, "sign_with": "hooks"}],
+        "edges": [{"type": "start", "to": "hook"}],
+    }  # fmt: skip
+    environ = {**allow(service), "QUEUEFLEET_GRAPHS_SECRET_HOOKS_HOSTS": "hooks.example.com"}
+    with pytest.raises(WorkflowFailureError) as caught:
+        await run_graph(temporal_client, task_queue, graph, environ=environ)
+    assert f"secret 'hooks' may not sign for 127.0.0.1:{service.port}" in str(caught.value.cause)
+    assert service.requests == []
 
 
 async def test_invalid_graph_fails_before_any_side_effect(
@@ -371,6 +394,7 @@ async def test_recorded_histories_replay_deterministically(
             id=f"graph-replay-{uuid.uuid4()}",
             task_queue=task_queue,
         )  # fmt: skip
+        await wait_for_status(handle, "review", "running")  # decisions count only while waiting
         await handle.signal(
             GraphWorkflow.approve, ApprovalDecision(node="review", approved=True, by="bo")
         )
@@ -390,3 +414,96 @@ async def test_recorded_histories_replay_deterministically(
     out.mkdir(exist_ok=True)
     for history in histories:
         (out / f"{history.workflow_id}.json").write_text(history.to_json())
+
+
+async def test_approvals_count_only_from_listed_approvers_while_the_node_waits(
+    temporal_client: Client, task_queue: str
+) -> None:
+    graph = {
+        "nodes": [
+            {"name": "cool", "type": "delay", "seconds": 1},
+            {"name": "gate", "type": "approval", "approvers": ["ana"], "timeout_seconds": 30},
+            t("approved", "yes"),
+            t("declined", "no"),
+        ],
+        "edges": [
+            {"type": "start", "to": "cool"},
+            {"type": "sequence", "from": "cool", "to": "gate"},
+            {"type": "true_branch", "from": "gate", "to": "approved"},
+            {"type": "false_branch", "from": "gate", "to": "declined"},
+        ],
+    }
+    async with pack_worker(temporal_client, GraphsRegistrar(task_queue=task_queue)):
+        handle = await temporal_client.start_workflow(
+            GraphWorkflow.run,
+            GraphRunInput(graph=graph),
+            id=f"graph-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        await wait_for_status(handle, "cool", "running")
+        early = ApprovalDecision(node="gate", approved=False, by="ana")
+        await handle.signal(GraphWorkflow.approve, early)  # before the node waits
+        await wait_for_status(handle, "gate", "running")
+        await handle.signal(
+            GraphWorkflow.approve, ApprovalDecision(node="gate", approved=False, by="mallory")
+        )
+        await handle.signal(
+            GraphWorkflow.approve, ApprovalDecision(node="cool", approved=True, by="ana")
+        )
+        await handle.signal(
+            GraphWorkflow.approve, ApprovalDecision(node="gate", approved=True, by="ana")
+        )
+        result = await handle.result()
+        decisions = await handle.query(GraphWorkflow.decisions)
+    assert result.results["gate"]["approved"] is True
+    assert result.results["gate"]["by"] == "ana"
+    assert result.skipped == ["declined"]
+    reasons = [(r["node"], r["by"], r["reason"]) for r in decisions["rejected"]]
+    assert reasons == [
+        ("gate", "ana", "node 'gate' is not waiting for a decision"),
+        ("gate", "mallory", "'mallory' is not one of the node's approvers"),
+        ("cool", "ana", "node 'cool' is not waiting for a decision"),
+    ]
+    assert [r["by"] for r in result.results["gate"]["rejected"]] == ["ana", "mallory"]
+    assert decisions["accepted"]["gate"]["by"] == "ana"
+
+
+async def test_names_are_resolved_checked_and_connected_to_as_checked(
+    temporal_client: Client, task_queue: str, service: LocalService
+) -> None:
+    names = {"svc.test": ["127.0.0.1"], "meta.test": ["127.0.0.1", "169.254.169.254"]}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return names[host]
+
+    activities = GraphActivities(
+        allow_list=HostAllowList.parse(f"svc.test:{service.port},meta.test:{service.port}"),
+        resolve=resolve,
+    )
+    graph = {
+        "nodes": [
+            {"name": "ok", "type": "http", "url": f"http://svc.test:{service.port}/a"},
+            {"name": "meta", "type": "http", "url": f"http://meta.test:{service.port}/b",
+             "on_error": "continue", "retry": {"maximum_attempts": 1}},
+        ],
+        "edges": [{"type": "start", "to": "ok"}, {"type": "sequence", "from": "ok", "to": "meta"}],
+    }  # fmt: skip
+    async with Worker(
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[GraphWorkflow],
+        activities=[activities.http_request],
+    ):
+        result = await temporal_client.execute_workflow(
+            GraphWorkflow.run,
+            GraphRunInput(graph=graph),
+            id=f"graph-{uuid.uuid4()}",
+            task_queue=task_queue,
+            execution_timeout=timedelta(seconds=60),
+        )
+    assert result.results["ok"]["status"] == 200
+    [request] = service.requests  # the blocked name was never contacted
+    assert request.path == "/a"
+    assert request.headers["Host"] == f"svc.test:{service.port}"  # reached via the checked address
+    assert "resolves to 169.254.169.254" in result.results["meta"]["error"]
+    assert result.failed == ["meta"]

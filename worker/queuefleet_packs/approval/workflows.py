@@ -1,8 +1,11 @@
 """`TaskExecutionWorkflow`: pending → `approval` → execute / reject / revise → notify → audit.
 
 The `approval` signal carries an action: `approve` runs the plan, `reject` records why,
-`modify` replaces the plan and waits for a decision on the new one. Waiting ends after a
-configurable timeout (24 hours by default) with the reason saying so.
+`modify` replaces the plan and waits for a decision on the new one. When the request names
+`approvers`, only they decide; anyone else's decision is refused. Every decision received,
+accepted or refused (with why), is written to the pack's database before it takes effect,
+next to the task's state and the final audit entry. Waiting ends after a configurable
+timeout (24 hours by default) with the reason saying so.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Final
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .activities import AuditEntry, Notification, TaskActivities, TaskUpdate
+    from .activities import AuditEntry, DecisionRecord, Notification, TaskActivities, TaskUpdate
 
 __all__ = ["ApprovalSignal", "TaskExecutionWorkflow", "TaskRequest", "TaskResult"]
 
@@ -29,6 +32,7 @@ class TaskRequest:
     plan: dict[str, Any] = field(default_factory=dict)
     approval_timeout_seconds: float = 24 * 3600
     max_revisions: int = 10  # `modify` decisions accepted before the task is rejected
+    approvers: list[str] = field(default_factory=list)  # who may decide; empty: anyone
 
 
 @dataclass
@@ -57,15 +61,11 @@ class TaskExecutionWorkflow:
         self._state = "starting"
         self._plan: dict[str, Any] = {}
         self._revisions = 0
+        self._received = 0  # decisions received so far, refused ones included
 
     @workflow.signal
     def approval(self, decision: ApprovalSignal) -> None:
-        if decision.action not in ACTIONS:
-            workflow.logger.warning("ignoring approval with unknown action %r", decision.action)
-            return
-        if decision.action == "modify" and not isinstance(decision.plan, dict):
-            workflow.logger.warning("ignoring modify without a plan from %s", decision.by)
-            return
+        # every decision is queued, refused ones too: the run records why it refused them
         self._decisions.append(decision)
 
     @workflow.query
@@ -123,6 +123,20 @@ class TaskExecutionWorkflow:
             except TimeoutError:
                 return self._result(request, "timed_out", f"no approval decision within {timeout}")
             decision = self._decisions.pop(0)
+            refusal = _refusal(decision, request.approvers)
+            self._received += 1
+            await workflow.execute_activity_method(
+                TaskActivities.record_decision,
+                DecisionRecord(
+                    request.task_id, self._received, decision.action, decision.by,
+                    accepted=refusal is None, comment=decision.comment, plan=decision.plan,
+                    note=refusal or "",
+                ),
+                start_to_close_timeout=STEP_TIMEOUT,
+            )  # fmt: skip
+            if refusal is not None:
+                workflow.logger.warning("refused decision from %r: %s", decision.by, refusal)
+                continue
             if decision.action == "approve":
                 return self._result(
                     request, "executed", decision.comment or "approved", decision.by
@@ -146,3 +160,14 @@ class TaskExecutionWorkflow:
 
     def _result(self, request: TaskRequest, outcome: str, reason: str, by: str = "") -> TaskResult:
         return TaskResult(request.task_id, outcome, reason, dict(self._plan), self._revisions, by)
+
+
+def _refusal(decision: ApprovalSignal, approvers: list[str]) -> str | None:
+    """Why a decision cannot count, or None when it does."""
+    if approvers and decision.by not in approvers:
+        return f"{decision.by!r} is not an approver ({', '.join(approvers)})"
+    if decision.action not in ACTIONS:
+        return f"unknown action {decision.action!r} (expected {', '.join(ACTIONS)})"
+    if decision.action == "modify" and not isinstance(decision.plan, dict):
+        return "modify needs a plan"
+    return None

@@ -1,4 +1,4 @@
-"""`queuefleet graph validate FILE` and `queuefleet graph run FILE`."""
+"""`queuefleet graph validate|run FILE`, and the graph store's actions (see graph_store.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 from queuefleet_worker.cli import CommandError
 
 from .common import PACKS, add_connection_arguments, connect, load_document, print_json, run_async
+from .graph_store import ACTIONS as STORE_ACTIONS
+from .graph_store import add_store_actions, run_store_action
+from .options import DeprecatedAlias, add_input_arguments, read_input
 
 __all__ = ["add_arguments", "run"]
 
@@ -25,17 +28,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "run", help="run a graph", description="Validate a graph, then run it on GraphWorkflow."
     )
     run_parser.add_argument("file", help="graph as JSON or YAML")
-    run_parser.add_argument("--input", help="the graph's input object: inline JSON, a file, or -")
+    add_input_arguments(run_parser, what="graph's input object")
     run_parser.add_argument(
-        "--task-queue", default=PACKS["graphs"].task_queue, help="default: graphs.v1"
+        "-t", "--task-queue", default=PACKS["graphs"].task_queue, help="default: graphs.v1"
     )
     run_parser.add_argument(
-        "--id", dest="workflow_id", help="workflow id (default: graph-<random>)"
+        "-w", "--workflow-id", dest="workflow_id", help="workflow id (default: graph-<random>)"
+    )
+    run_parser.add_argument(
+        "--id",
+        dest="workflow_id",
+        action=DeprecatedAlias,
+        use="-w/--workflow-id",
+        help="deprecated",
     )
     run_parser.add_argument(
         "--no-wait", action="store_true", help="print the id and return without waiting"
     )
     add_connection_arguments(run_parser)
+    add_store_actions(actions)
 
 
 def load_graph(path: str) -> tuple[dict[str, Any], str]:
@@ -57,14 +68,18 @@ def load_graph(path: str) -> tuple[dict[str, Any], str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action in STORE_ACTIONS:
+        return run_store_action(args)
     raw, summary = load_graph(args.file)
     if args.action == "validate":
         print(summary)
         return 0
-    graph_input = load_document(args.input) if args.input else {}
+    graph_input = read_input(args)
+    if graph_input is None:
+        graph_input = {}
     if not isinstance(graph_input, dict):
-        raise CommandError("--input must be a JSON object")
-    return run_async(lambda: _run(args, raw, graph_input))
+        raise CommandError("the graph's input must be a JSON object, e.g. '{\"amount\": 100}'")
+    return run_async(lambda: _run(args, raw, graph_input), args)
 
 
 async def _run(args: argparse.Namespace, raw: dict[str, Any], graph_input: dict[str, Any]) -> int:
@@ -75,10 +90,11 @@ async def _run(args: argparse.Namespace, raw: dict[str, Any], graph_input: dict[
     from queuefleet_packs.graphs.workflows import GraphRunInput, GraphWorkflow
 
     client = await connect(args)
+    args.workflow_id = args.workflow_id or f"graph-{uuid.uuid4()}"
     handle = await client.start_workflow(
         GraphWorkflow.run,
         GraphRunInput(graph=raw, input=graph_input),
-        id=args.workflow_id or f"graph-{uuid.uuid4()}",
+        id=args.workflow_id,
         task_queue=args.task_queue,
     )
     print(f"started GraphWorkflow id={handle.id} task-queue={args.task_queue}")

@@ -3,26 +3,36 @@
 Expressions are parsed with Python's `ast` and only an allow-list of node types is accepted;
 evaluation walks that tree itself, so nothing reaches `eval`/`exec`, attributes of Python
 objects, builtins, the file system or the environment. `a.b` reads the key "b" of the
-mapping `a`, never a Python attribute. Sizes are bounded so a graph cannot exhaust memory.
+mapping `a`, never a Python attribute.
+
+Every operation is priced before it runs: operand sizes (counting shared references, see
+`limits.measure`), repetition counts, integer sizes, `round` digits and `%`-format widths
+are checked first, and each evaluation has a step budget. A C-level call that could hold
+the GIL for long (a huge comparison, `str()` of a repeated list, `10 ** n` inside `round`)
+is refused instead of started. Any failure on the data becomes an ExpressionError.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
+
+from .limits import MAX_VALUE_ELEMENTS, LimitError, Shape, measure
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
+    "MAX_TEMPLATE_LENGTH",
     "Expression",
     "ExpressionError",
+    "Meter",
     "Template",
     "compile_expression",
     "compile_template",
     "render",
+    "template_count",
     "template_references",
 ]
 
@@ -30,13 +40,30 @@ MAX_EXPRESSION_LENGTH: Final = 500
 MAX_EXPRESSION_NODES: Final = 200
 MAX_VALUE_LENGTH: Final = 100_000  # longest string or list an expression may build
 MAX_INT_DIGITS: Final = 60
-
-_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_WHOLE_TEMPLATE = re.compile(r"\A\{\{(.*?)\}\}\Z", re.DOTALL)
+_MAX_INT_BITS: Final = 200  # 10**60 needs 200 bits
+# A string holding `{{ }}` longer than this is refused (plain text has no such limit).
+MAX_TEMPLATE_LENGTH: Final = 20_000
+MAX_ROUND_DIGITS: Final = 100
+MAX_FORMAT_WIDTH: Final = 1000  # widths and precisions in `'%10.2f' % x`
+# Work units (elements visited by comparisons, copies, conversions) per evaluation.
+STEP_BUDGET: Final = 2_000_000
+_MAX_NUMBER_TEXT: Final = 400  # int('...') and float('...') of longer text is refused
 
 
 class ExpressionError(ValueError):
     """An expression is malformed, uses something not allowed, or fails on its data."""
+
+
+def _preview(value: Any, limit: int = 60) -> str:
+    """A short repr for messages, never the repr of something huge."""
+    if isinstance(value, str):
+        text = repr(value[:limit])
+        return text if len(value) <= limit else f"{text[:-1]}...' ({len(value)} characters)"
+    if isinstance(value, dict | list | tuple):
+        return f"a {_type_name(value)} of {len(value)} items"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return "a very large number"
+    return repr(value)[:limit]
 
 
 def _to_str(value: Any) -> str:
@@ -57,8 +84,8 @@ def _number(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def call(value: Any, *rest: Any) -> Any:
         try:
             return convert(value, *rest)
-        except (TypeError, ValueError) as error:
-            raise ExpressionError(f"cannot convert {value!r} to a number") from error
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ExpressionError(f"cannot convert {_preview(value)} to a number") from error
 
     return call
 
@@ -67,7 +94,7 @@ def _default(value: Any, fallback: Any) -> Any:
     return fallback if value is None else value
 
 
-# The only callables an expression can reach, by name.
+# The only callables an expression can reach, by name (priced by `_Evaluator._price_call`).
 FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
     "len": _length,
     "str": _to_str,
@@ -118,6 +145,11 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _message(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
 @dataclass(frozen=True)
 class Expression:
     """A checked expression: its source, its tree and the context names it reads."""
@@ -126,13 +158,20 @@ class Expression:
     tree: ast.Expression
     names: frozenset[str]
 
-    def evaluate(self, scope: Mapping[str, Any]) -> Any:
+    def evaluate(self, scope: Mapping[str, Any], meter: Meter | None = None) -> Any:
         try:
-            return _Evaluator(scope).visit(self.tree.body)
+            return _Evaluator(scope, meter or Meter()).visit(self.tree.body)
         except ExpressionError as error:
             raise ExpressionError(f"{self.source.strip()!r}: {error}") from None
-        except (TypeError, ZeroDivisionError, OverflowError, IndexError) as error:
+        except LimitError as error:
             raise ExpressionError(f"{self.source.strip()!r}: {error}") from None
+        except (MemoryError, RecursionError) as error:
+            what = "memory" if isinstance(error, MemoryError) else "stack"
+            raise ExpressionError(f"{self.source.strip()!r}: ran out of {what}") from None
+        except KeyError as error:  # '%(k)s' % {}
+            raise ExpressionError(f"{self.source.strip()!r}: no key {_message(error)}") from None
+        except Exception as error:  # ValueError, TypeError, OverflowError... from the data
+            raise ExpressionError(f"{self.source.strip()!r}: {_message(error)}") from None
 
 
 def compile_expression(source: str) -> Expression:
@@ -149,10 +188,16 @@ def compile_expression(source: str) -> Expression:
         raise ExpressionError(
             f"{source.strip()!r} is not a valid expression: {error.msg}"
         ) from None
+    except (ValueError, MemoryError, RecursionError) as error:  # null bytes, deep nesting
+        raise ExpressionError(
+            f"{source.strip()!r} is not a valid expression: {_message(error)}"
+        ) from None
     names: set[str] = set()
-    count = 0
-    for node in ast.walk(tree):
-        count += 1
+    for count, node in enumerate(ast.walk(tree), start=1):
+        if count > MAX_EXPRESSION_NODES:
+            raise ExpressionError(
+                f"{source.strip()!r} is too complex (more than {MAX_EXPRESSION_NODES} parts)"
+            )
         if not isinstance(node, _ALLOWED_NODES):
             raise ExpressionError(
                 f"{source.strip()!r} uses {type(node).__name__}, which expressions do not allow"
@@ -180,12 +225,16 @@ def compile_expression(source: str) -> Expression:
             node.value, str | int | float | bool | type(None)
         ):
             raise ExpressionError(f"{source.strip()!r} uses a {type(node.value).__name__} literal")
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int)
+            and node.value.bit_length() > _MAX_INT_BITS
+        ):
+            raise ExpressionError(
+                f"{source.strip()!r}: number has more than {MAX_INT_DIGITS} digits"
+            )
         if isinstance(node, ast.Dict) and any(key is None for key in node.keys):
             raise ExpressionError(f"{source.strip()!r}: '**' in objects is not allowed")
-    if count > MAX_EXPRESSION_NODES:
-        raise ExpressionError(
-            f"{source.strip()!r} is too complex ({count} parts, at most {MAX_EXPRESSION_NODES})"
-        )
     called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in CONSTANTS and id(node) not in called:
@@ -193,11 +242,31 @@ def compile_expression(source: str) -> Expression:
     return Expression(source=source, tree=tree, names=frozenset(names))
 
 
+@dataclass
+class Meter:
+    """Work done so far by one evaluation (or one render of many templates), and the
+    shapes of the values it has measured, so shared data is measured once."""
+
+    budget: int = STEP_BUDGET
+    steps: int = 0
+    shapes: dict[int, tuple[Shape, Any]] = field(default_factory=dict)
+
+    def charge(self, units: int) -> None:
+        self.steps += max(units, 1)
+        if self.steps > self.budget:
+            raise ExpressionError(f"too much work: more than {self.budget} steps in one evaluation")
+
+    def shape(self, value: Any) -> Shape:
+        return measure(value, self.shapes)
+
+
 class _Evaluator:
-    def __init__(self, scope: Mapping[str, Any]) -> None:
+    def __init__(self, scope: Mapping[str, Any], meter: Meter) -> None:
         self.scope = scope
+        self.meter = meter
 
     def visit(self, node: ast.expr) -> Any:
+        self.meter.charge(1)
         method: Callable[[Any], Any] = getattr(self, f"_{type(node).__name__}")
         return _bounded(method(node))
 
@@ -224,6 +293,8 @@ class _Evaluator:
         if isinstance(container, list | tuple | str):
             if not isinstance(key, int) or isinstance(key, bool):
                 raise ExpressionError(f"a list index must be an integer, not {_type_name(key)}")
+            if not -len(container) <= key < len(container):
+                raise ExpressionError(f"index {key} is out of range ({len(container)} items)")
             return container[key]
         if isinstance(container, dict):
             return _field(container, key)
@@ -231,14 +302,56 @@ class _Evaluator:
 
     def _BinOp(self, node: ast.BinOp) -> Any:
         left, right = self.visit(node.left), self.visit(node.right)
-        if isinstance(node.op, ast.Mult) and (
-            isinstance(left, str | list) or isinstance(right, str | list)
-        ):
-            other = right if isinstance(left, str | list) else left
-            size = len(left if isinstance(left, str | list) else right)
-            if isinstance(other, int) and size * other > MAX_VALUE_LENGTH:
-                raise ExpressionError(f"result would be longer than {MAX_VALUE_LENGTH}")
+        self._price_binary(node.op, left, right)
         return _BINARY[type(node.op)](left, right)
+
+    def _price_binary(self, op: ast.operator, left: Any, right: Any) -> None:
+        if isinstance(op, ast.Mult):
+            sequence, count = (left, right) if isinstance(left, str | list) else (right, left)
+            if isinstance(sequence, str | list) and isinstance(count, int):
+                times = max(count, 0)
+                if len(sequence) * times > MAX_VALUE_LENGTH:
+                    raise ExpressionError(f"result would be longer than {MAX_VALUE_LENGTH}")
+                if isinstance(sequence, list):
+                    elements = (self.meter.shape(sequence).elements - 1) * times
+                    if elements > MAX_VALUE_ELEMENTS:
+                        raise ExpressionError(
+                            f"result would hold more than {MAX_VALUE_ELEMENTS} elements"
+                        )
+                self.meter.charge(len(sequence) * times)
+            elif (
+                _is_int(left)
+                and _is_int(right)
+                and left.bit_length() + right.bit_length() > _MAX_INT_BITS + 1
+            ):
+                raise ExpressionError(f"number would have more than {MAX_INT_DIGITS} digits")
+        elif isinstance(op, ast.Add):
+            if (isinstance(left, str) and isinstance(right, str)) or (
+                isinstance(left, list) and isinstance(right, list)
+            ):
+                if len(left) + len(right) > MAX_VALUE_LENGTH:
+                    raise ExpressionError(f"result would be longer than {MAX_VALUE_LENGTH}")
+                self.meter.charge(len(left) + len(right))
+        elif isinstance(op, ast.Mod) and isinstance(left, str):
+            self._price_format(left, right)
+
+    def _price_format(self, template: str, arguments: Any) -> None:
+        """`'%5s' % x` pads to the width before anything checks the result: bound the widths,
+        precisions and argument text first."""
+        widths = 0
+        for spec in _format_specs(template):
+            for number in spec:
+                if number == "*":
+                    raise ExpressionError("'*' widths in '%' formats are not allowed")
+                if len(number) > 4 or int(number) > MAX_FORMAT_WIDTH:
+                    raise ExpressionError(
+                        f"'%' format widths and precisions are at most {MAX_FORMAT_WIDTH}"
+                    )
+                widths += int(number)
+        estimate = len(template) + widths + self.meter.shape(arguments).text
+        if estimate > MAX_VALUE_LENGTH:
+            raise ExpressionError(f"formatted text would be longer than {MAX_VALUE_LENGTH}")
+        self.meter.charge(estimate)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         operand = self.visit(node.operand)
@@ -262,17 +375,66 @@ class _Evaluator:
         left = self.visit(node.left)
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.visit(comparator)
+            self._price_compare(op, left, right)
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
         return True
+
+    def _price_compare(self, op: ast.cmpop, left: Any, right: Any) -> None:
+        # Measuring raises on anything too large or deep to compare at all.
+        size = self.meter.shape(left).elements
+        other = self.meter.shape(right).elements
+        if isinstance(op, ast.In | ast.NotIn):
+            if isinstance(right, str):
+                self.meter.charge(len(right) + (len(left) if isinstance(left, str) else 0))
+            elif isinstance(right, list | tuple):
+                self.meter.charge(other + size * len(right))
+            else:
+                self.meter.charge(size)
+        else:
+            self.meter.charge(min(size, other))
 
     def _IfExp(self, node: ast.IfExp) -> Any:
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
     def _Call(self, node: ast.Call) -> Any:
         assert isinstance(node.func, ast.Name)
-        return FUNCTIONS[node.func.id](*(self.visit(arg) for arg in node.args))
+        arguments = [self.visit(arg) for arg in node.args]
+        self._price_call(node.func.id, arguments)
+        return FUNCTIONS[node.func.id](*arguments)
+
+    def _price_call(self, name: str, arguments: list[Any]) -> None:
+        if name in ("str", "lower", "upper"):
+            for argument in arguments:
+                shape = self.meter.shape(argument)
+                if shape.text > MAX_VALUE_LENGTH:
+                    raise ExpressionError(f"{name}() would be longer than {MAX_VALUE_LENGTH}")
+                self.meter.charge(shape.text)
+        elif (
+            name in ("int", "float")
+            and arguments
+            and isinstance(arguments[0], str)
+            and len(arguments[0]) > _MAX_NUMBER_TEXT
+        ):
+            raise ExpressionError(f"{name}() of text longer than {_MAX_NUMBER_TEXT} characters")
+        elif name == "round":
+            if len(arguments) > 1 and arguments[1] is not None:
+                digits = arguments[1]
+                if not _is_int(digits) or abs(digits) > MAX_ROUND_DIGITS:
+                    raise ExpressionError(
+                        f"round() digits must be an integer from -{MAX_ROUND_DIGITS} "
+                        f"to {MAX_ROUND_DIGITS}"
+                    )
+        elif name in ("min", "max"):
+            if not arguments:
+                raise ExpressionError(f"{name}() needs at least one argument")
+            for argument in arguments:
+                self.meter.charge(self.meter.shape(argument).elements)
+            if len(arguments) == 1 and not isinstance(arguments[0], str | list | tuple | dict):
+                raise ExpressionError(f"{name}() of one value needs a list")
+            if len(arguments) == 1 and not arguments[0]:
+                raise ExpressionError(f"{name}() of an empty list")
 
     def _List(self, node: ast.List) -> list[Any]:
         return [self.visit(item) for item in node.elts]
@@ -284,8 +446,46 @@ class _Evaluator:
         result: dict[Any, Any] = {}
         for key, value in zip(node.keys, node.values, strict=True):
             assert key is not None  # '**' was rejected when compiling
-            result[self.visit(key)] = self.visit(value)
+            name = self.visit(key)
+            if not isinstance(name, str | int | float | bool | type(None)):
+                raise ExpressionError(
+                    f"object keys must be text or numbers, not {_type_name(name)}"
+                )
+            result[name] = self.visit(value)
         return result
+
+
+def _format_specs(template: str) -> Iterator[tuple[str, ...]]:
+    """The width and precision of each `%` conversion, scanning the text once."""
+    position = template.find("%")
+    while position != -1:
+        index = position + 1
+        if template.startswith("(", index):
+            close = template.find(")", index)
+            if close == -1:
+                return  # Python itself refuses it: "incomplete format key"
+            index = close + 1
+        while index < len(template) and template[index] in "#0- +":
+            index += 1
+        numbers: list[str] = []
+        for leading in ("", "."):
+            if leading and not template.startswith(".", index):
+                break
+            index += len(leading)
+            start = index
+            if template.startswith("*", index):
+                index += 1
+            else:
+                while index < len(template) and template[index].isdigit():
+                    index += 1
+            if index > start:
+                numbers.append(template[start:index])
+        yield tuple(numbers)
+        position = template.find("%", index + 1)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _field(container: Any, key: Any) -> Any:
@@ -294,17 +494,23 @@ def _field(container: Any, key: Any) -> Any:
     if container is None:
         return None
     if not isinstance(container, dict):
-        raise ExpressionError(f"cannot read field {key!r} of a {_type_name(container)}")
-    if key not in container:
-        known = ", ".join(sorted(map(str, container))[:10]) or "none"
-        raise ExpressionError(f"no field {key!r} (fields: {known})")
+        raise ExpressionError(f"cannot read field {_preview(key)} of a {_type_name(container)}")
+    try:
+        found = key in container
+    except TypeError:  # an unhashable key
+        raise ExpressionError(f"cannot read field {_preview(key)}") from None
+    if not found:
+        names = [_preview(str(k), 30) for k in list(container)[:50]]
+        known = ", ".join(sorted(n.strip("'") for n in names)[:10]) or "none"
+        raise ExpressionError(f"no field {_preview(key)} (fields: {known})")
     return container[key]
 
 
 def _bounded(value: Any) -> Any:
     if isinstance(value, str | list | dict) and len(value) > MAX_VALUE_LENGTH:
         raise ExpressionError(f"value is longer than {MAX_VALUE_LENGTH}")
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**MAX_INT_DIGITS:
+    # bit_length first: O(1), and it keeps abs() and 10**60 away from huge numbers
+    if _is_int(value) and (value.bit_length() > _MAX_INT_BITS or abs(value) >= 10**MAX_INT_DIGITS):
         raise ExpressionError(f"number has more than {MAX_INT_DIGITS} digits")
     if isinstance(value, float) and not math.isfinite(value):
         raise ExpressionError("number is not finite")
@@ -323,60 +529,113 @@ class Template:
     def names(self) -> frozenset[str]:
         return frozenset().union(*(p.names for p in self.parts if isinstance(p, Expression)))
 
-    def render(self, scope: Mapping[str, Any]) -> Any:
+    def render(self, scope: Mapping[str, Any], meter: Meter | None = None) -> Any:
+        meter = meter or Meter()
         if (
             len(self.parts) == 1
             and isinstance(self.parts[0], Expression)
-            and _WHOLE_TEMPLATE.match(self.source)
+            and self.source.startswith("{{")
+            and self.source.endswith("}}")
         ):
-            return self.parts[0].evaluate(scope)
-        text = "".join(p if isinstance(p, str) else _to_str(p.evaluate(scope)) for p in self.parts)
-        return _bounded(text)
+            return self.parts[0].evaluate(scope, meter)
+        pieces: list[str] = []
+        length = 0
+        for part in self.parts:
+            if isinstance(part, Expression):
+                value = part.evaluate(scope, meter)
+                try:
+                    estimate = meter.shape(value).text
+                except LimitError as error:
+                    raise ExpressionError(f"{part.source.strip()!r}: {error}") from None
+                if length + estimate > MAX_VALUE_LENGTH * 2:
+                    raise ExpressionError(f"text is longer than {MAX_VALUE_LENGTH}")
+                meter.charge(estimate)
+                part = _to_str(value)
+            pieces.append(part)
+            length += len(part)
+        return _bounded("".join(pieces))
 
 
 def compile_template(source: str) -> Template:
     if "{{" not in source and "}}" not in source:
         return Template(source=source, parts=(source,))
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        raise ExpressionError(
+            f"a template is at most {MAX_TEMPLATE_LENGTH} characters, this one has {len(source)}"
+        )
+    unbalanced = ExpressionError(f"template {_preview(source)} has an unbalanced '{{{{' or '}}}}'")
+    # One pass with str.find: each search starts where the last ended, so time is linear.
     parts: list[str | Expression] = []
     position = 0
-    for match in _TEMPLATE.finditer(source):
-        literal = source[position : match.start()]
-        if "{{" in literal or "}}" in literal:
-            break
+    while (start := source.find("{{", position)) != -1:
+        literal = source[position:start]
+        if "}}" in literal:
+            raise unbalanced
+        end = source.find("}}", start + 2)
+        if end == -1 or "{{" in source[start + 2 : end]:
+            raise unbalanced
         if literal:
             parts.append(literal)
-        parts.append(compile_expression(match.group(1)))
-        position = match.end()
+        parts.append(compile_expression(source[start + 2 : end]))
+        position = end + 2
     rest = source[position:]
-    if "{{" in rest or "}}" in rest:
-        raise ExpressionError(f"template {source!r} has an unbalanced '{{{{' or '}}}}'")
+    if "}}" in rest:
+        raise unbalanced
     if rest:
         parts.append(rest)
     return Template(source=source, parts=tuple(parts))
 
 
-def _templates(value: Any) -> list[Template]:
-    """Every template inside a JSON value (keys and values of objects, items of lists)."""
-    if isinstance(value, str):
-        return [compile_template(value)]
-    if isinstance(value, dict):
-        return [t for k, v in value.items() for t in (*_templates(k), *_templates(v))]
-    if isinstance(value, list | tuple):
-        return [t for item in value for t in _templates(item)]
-    return []
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value (keys and values of objects, items of lists),
+    found without recursion, so nesting depth costs no stack."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            yield current
+        elif isinstance(current, dict):
+            for key, item in reversed(list(current.items())):
+                stack.append(item)
+                stack.append(key)
+        elif isinstance(current, list | tuple):
+            stack.extend(reversed(current))
 
 
 def template_references(value: Any) -> frozenset[str]:
     """The context names the templates inside a JSON value read (raises on a bad template)."""
-    return frozenset().union(*(t.names for t in _templates(value)))
+    names: set[str] = set()
+    for text in _strings(value):
+        if "{{" in text or "}}" in text:
+            names |= compile_template(text).names
+    return frozenset(names)
 
 
-def render(value: Any, scope: Mapping[str, Any]) -> Any:
-    """A JSON value with every template rendered against `scope`."""
+def template_count(value: Any) -> int:
+    """How many `{{ }}` expressions the strings inside a JSON value hold."""
+    return sum(text.count("{{") for text in _strings(value))
+
+
+def render(value: Any, scope: Mapping[str, Any], meter: Meter | None = None) -> Any:
+    """A JSON value with every template rendered against `scope`. The result as a whole is
+    measured too: many templates repeating one large value must not add up unchecked."""
+    meter = meter or Meter()
+    rendered = _render(value, scope, meter)
+    try:
+        meter.shape(rendered)
+    except LimitError as error:
+        raise ExpressionError(f"rendered value: {error}") from None
+    return rendered
+
+
+def _render(value: Any, scope: Mapping[str, Any], meter: Meter) -> Any:
+    # The validator bounds the nesting of graph values, so this recursion is shallow.
     if isinstance(value, str):
-        return compile_template(value).render(scope) if "{{" in value else value
+        return compile_template(value).render(scope, meter) if "{{" in value else value
     if isinstance(value, dict):
-        return {_to_str(render(k, scope)): render(v, scope) for k, v in value.items()}
+        return {
+            _to_str(_render(k, scope, meter)): _render(v, scope, meter) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [render(item, scope) for item in value]
+        return [_render(item, scope, meter) for item in value]
     return value

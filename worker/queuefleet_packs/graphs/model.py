@@ -22,17 +22,25 @@ __all__ = [
     "Node",
 ]
 
-NODE_TYPES: Final = ("http", "webhook", "transform", "condition", "delay", "approval", "child")
+NODE_TYPES: Final = (
+    "http", "webhook", "transform", "condition", "delay", "approval", "child",
+    "api_call", "database", "ai_agent", "callback",
+)  # fmt: skip
+# The seed designs' names that mean an existing type (same fields, same behaviour).
+NODE_TYPE_ALIASES: Final = {"api_call": "http"}
 EDGE_TYPES: Final = ("start", "sequence", "true_branch", "false_branch", "always", "parallel")
 # Nodes whose outcome is true or false, so `true_branch`/`false_branch` may leave them.
 BRANCHING_NODE_TYPES: Final = ("condition", "approval")
 # Nodes that run as activities (the rest run inside the workflow or as child workflows).
-ACTIVITY_NODE_TYPES: Final = ("http", "webhook")
+ACTIVITY_NODE_TYPES: Final = ("http", "webhook", "api_call", "database", "ai_agent", "callback")
 # Names templates already give a meaning to (function names are reserved by the validator).
 RESERVED_NAMES: Final = frozenset({"input", "true", "false", "null"})
 
 MAX_NODES: Final = 1000
 MAX_EDGES: Final = 5000
+# Hard caps on the options of the same names.
+MAX_CHILDREN: Final = 1000
+MAX_CHILD_DEPTH: Final = 10
 
 
 class GraphError(ValueError):
@@ -53,6 +61,10 @@ class GraphOptions:
     max_result_bytes: int = 16 * 1024
     # Nodes running at once; more ready nodes wait their turn in declaration order.
     max_concurrent_nodes: int = 100
+    # Child workflows the whole run tree may start, and how deep it may nest (a child's
+    # own options can only lower what its parent left it).
+    max_children: int = 100
+    max_child_depth: int = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +101,10 @@ class Graph:
     outbound: Mapping[str, tuple[Edge, ...]] = field(default_factory=dict)
     ancestors: Mapping[str, frozenset[str]] = field(default_factory=dict)
     by_name: Mapping[str, Node] = field(default_factory=dict)
+    # Child node -> child workflows it starts, itself included (inline graphs counted
+    # through), and -> levels of child workflows below this run it leads to.
+    child_needs: Mapping[str, int] = field(default_factory=dict)
+    child_depth: Mapping[str, int] = field(default_factory=dict)
 
     def node(self, name: str) -> Node:
         return self.by_name[name]

@@ -27,6 +27,8 @@ NodeStatus = Literal["pending", "running", "completed", "failed", "skipped"]
 EdgeState = Literal["open", "taken", "dead"]
 NodeOutcome = Literal["completed", "failed"]
 SETTLED: Final = frozenset({"completed", "failed", "skipped"})
+_NODE_STATUSES: Final = frozenset({"pending", "running", "completed", "failed", "skipped"})
+_EDGE_STATES: Final = frozenset({"open", "taken", "dead"})
 
 
 @dataclass
@@ -51,9 +53,13 @@ class GraphRun:
                     self.edge[edge.index] = "taken"
         else:
             for name, status in checkpoint.statuses.items():
+                if name not in self.status or status not in _NODE_STATUSES:
+                    raise ValueError(f"node {str(name)[:80]!r} with status {str(status)[:20]!r}")
                 # a node running when the last history ended runs again in this one
                 self.status[name] = "pending" if status == "running" else status  # type: ignore[assignment]
             for index, state in checkpoint.edges.items():
+                if int(index) not in self.edge or state not in _EDGE_STATES:
+                    raise ValueError(f"edge {str(index)[:20]!r} with state {str(state)[:20]!r}")
                 self.edge[int(index)] = state  # type: ignore[assignment]
 
     def ready(self) -> list[str]:

@@ -8,17 +8,28 @@ and the CLI calls it for `queuefleet graph validate`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-from .expressions import FUNCTIONS, ExpressionError, compile_expression, template_references
+from .children import RunTree, tree_problems
+from .egress import MAX_HTTP_TIMEOUT_SECONDS, UrlError, header_problem, parse_url
+from .expressions import (
+    FUNCTIONS,
+    ExpressionError,
+    compile_expression,
+    template_references,
+)
+from .limits import LimitError, measure
 from .model import (
     BRANCHING_NODE_TYPES,
     EDGE_TYPES,
+    MAX_CHILD_DEPTH,
+    MAX_CHILDREN,
     MAX_EDGES,
     MAX_NODES,
+    NODE_TYPE_ALIASES,
     NODE_TYPES,
     RESERVED_NAMES,
     Edge,
@@ -27,6 +38,7 @@ from .model import (
     GraphOptions,
     Node,
 )
+from .node_checks import check_ai_agent_node, check_database_node
 
 __all__ = ["parse_graph"]
 
@@ -49,6 +61,12 @@ _FIELDS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
         frozenset(),
         frozenset({"graph", "workflow", "input", "task_queue", "timeout_seconds"}),
     ),
+    "database": (frozenset({"connection", "sql"}), _ACTIVITY_FIELDS | {"parameters", "max_rows"}),
+    "ai_agent": (
+        frozenset({"prompt"}),
+        _ACTIVITY_FIELDS | {"system", "model", "temperature", "max_tokens", "response_format"},
+    ),
+    "callback": (frozenset({"url"}), _ACTIVITY_FIELDS | {"payload", "headers"}),
 }
 _RETRY_FIELDS: Final = frozenset(
     {
@@ -62,15 +80,27 @@ _OPTION_FIELDS: Final = {
     "max_history_events": (100, 1_000_000),
     "max_result_bytes": (256, 1_000_000),
     "max_concurrent_nodes": (1, 1000),
+    "max_children": (0, MAX_CHILDREN),
+    "max_child_depth": (0, MAX_CHILD_DEPTH),
 }
 _MAX_SECONDS: Final = 366 * 24 * 3600
+# A whole graph document (inline child graphs included) and each node field may nest this
+# deep; JSON encoders and the renderer recurse, so depth is bounded before anything else.
+MAX_DOCUMENT_DEPTH: Final = 100
+MAX_FIELD_DEPTH: Final = 32
+# `{{ }}` expressions in one graph document: each is parsed on every validation.
+MAX_TEMPLATES: Final = 5000
+_HTTP_NODE_TYPES: Final = ("http", "api_call", "webhook")
 
 
-def parse_graph(raw: Any) -> Graph:
+def parse_graph(raw: Any, *, _nesting: int = 0) -> Graph:
     """The validated graph, or GraphError naming every offending node and edge."""
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise GraphError([f"graph: must be a JSON object, not {type(raw).__name__}"])
+    # Node fields are measured one by one only when the document as a whole nests deep
+    # enough for one of them to pass the field limit.
+    deep = _check_document(raw) if _nesting == 0 else True
     for key in sorted(set(raw) - {"name", "description", "nodes", "edges", "options", "$schema"}):
         problems.append(
             f"graph: unknown field {key!r} (expected name, description, nodes, edges, options)"
@@ -88,9 +118,11 @@ def parse_graph(raw: Any) -> Graph:
     if not isinstance(name, str):
         problems.append("graph: 'name' must be a string")
         name = "graph"
+    if not isinstance(raw.get("description", ""), str):
+        problems.append("graph: 'description' must be a string")
     options = _options(raw.get("options", {}), problems)
 
-    nodes = _nodes(raw_nodes, problems)
+    nodes = _nodes(raw_nodes, problems, deep=deep)
     declared = {
         n.get("name") for n in raw_nodes if isinstance(n, dict) and isinstance(n.get("name"), str)
     }
@@ -110,11 +142,12 @@ def parse_graph(raw: Any) -> Graph:
         raise GraphError(problems)
     _check_reachable(nodes, edges, outbound, problems)
     ancestors = _ancestors(order, inbound)
+    inline: dict[str, Graph] = {}
     for node in nodes.values():
-        _check_node_spec(node, ancestors[node.name], problems)
+        _check_node_spec(node, ancestors[node.name], problems, inline, _nesting)
     if problems:
         raise GraphError(problems)
-    return Graph(
+    graph = Graph(
         name=name,
         nodes=tuple(nodes.values()),
         edges=tuple(edges),
@@ -123,7 +156,39 @@ def parse_graph(raw: Any) -> Graph:
         outbound={n: tuple(e) for n, e in outbound.items()},
         ancestors=ancestors,
         by_name=nodes,
+        child_needs={
+            n.name: 1 + (sum(inline[n.name].child_needs.values()) if n.name in inline else 0)
+            for n in nodes.values()
+            if n.type == "child"
+        },
+        child_depth={
+            n.name: 1
+            + (max(inline[n.name].child_depth.values(), default=0) if n.name in inline else 0)
+            for n in nodes.values()
+            if n.type == "child"
+        },
     )
+    if _nesting == 0:
+        problems.extend(tree_problems(graph, RunTree()))
+        if problems:
+            raise GraphError(problems)
+    return graph
+
+
+def _check_document(raw: dict[str, Any]) -> bool:
+    """Bounds that must hold before the rest of the validator walks the document; whether
+    it nests deeper than a node field may."""
+    try:
+        shape = measure(raw, max_depth=MAX_DOCUMENT_DEPTH)
+        # measured first, so encoding is bounded; "{{" survives JSON escaping unchanged
+        count = json.dumps(raw, default=str).count("{{")
+    except (LimitError, TypeError, ValueError) as error:
+        raise GraphError([_culprit(raw) or f"graph: the document: {error}"]) from None
+    if count > MAX_TEMPLATES:
+        raise GraphError(
+            [f"graph: {count} templates ('{{{{'), at most {MAX_TEMPLATES} in one graph document"]
+        )
+    return shape.depth > MAX_FIELD_DEPTH
 
 
 def _options(raw: Any, problems: list[str]) -> GraphOptions:
@@ -143,7 +208,7 @@ def _options(raw: Any, problems: list[str]) -> GraphOptions:
     return GraphOptions(**values)
 
 
-def _nodes(raw_nodes: list[Any], problems: list[str]) -> dict[str, Node]:
+def _nodes(raw_nodes: list[Any], problems: list[str], *, deep: bool) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     for position, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict):
@@ -169,13 +234,22 @@ def _nodes(raw_nodes: list[Any], problems: list[str]) -> dict[str, Node]:
                 f"(expected one of {', '.join(NODE_TYPES)})"
             )
             continue
-        required, optional = _FIELDS[node_type]
+        required, optional = _FIELDS[NODE_TYPE_ALIASES.get(str(node_type), str(node_type))]
         for key in sorted(required - set(raw)):
             problems.append(f"node {name!r}: a {node_type} node needs {key!r}")
         for key in sorted(set(raw) - required - optional - _COMMON_FIELDS):
             problems.append(f"node {name!r}: unknown field {key!r} for a {node_type} node")
         if raw.get("on_error", "fail") not in ("fail", "continue"):
             problems.append(f"node {name!r}: 'on_error' must be 'fail' or 'continue'")
+        if not isinstance(raw.get("description", ""), str):
+            problems.append(f"node {name!r}: 'description' must be a string")
+        for key, value in raw.items() if deep else ():
+            if key == "graph":
+                continue  # an inline graph is validated as a graph of its own
+            try:
+                measure(value, max_depth=MAX_FIELD_DEPTH)
+            except LimitError as error:
+                problems.append(f"node {name!r}: {key!r}: {error}")
         nodes[name] = Node(name=name, type=node_type, spec=raw, position=len(nodes))
     return nodes
 
@@ -190,10 +264,14 @@ def _edges(
         if not isinstance(raw, dict):
             problems.append(f"edge {index}: must be an object with 'type', 'from' and 'to'")
             continue
-        label = f"edge {index} ({raw.get('from', 'start')} -> {raw.get('to')})"
+        label = f"edge {index} ({_brief(raw.get('from', 'start'))} -> {_brief(raw.get('to'))})"
         for key in sorted(set(raw) - {"type", "from", "to", "description"}):
             problems.append(f"{label}: unknown field {key!r}")
         edge_type, source, target = raw.get("type"), raw.get("from"), raw.get("to")
+        if not isinstance(source, str | None) or not isinstance(target, str):
+            label = f"edge {index}"
+            problems.append(f"{label}: 'from' and 'to' must be node names (strings)")
+            continue
         if edge_type not in EDGE_TYPES:
             problems.append(
                 f"{label}: unknown type {edge_type!r} (expected one of {', '.join(EDGE_TYPES)})"
@@ -322,7 +400,13 @@ def _ancestors(order: list[str], inbound: Mapping[str, list[Edge]]) -> dict[str,
     return result
 
 
-def _check_node_spec(node: Node, ancestors: frozenset[str], problems: list[str]) -> None:
+def _check_node_spec(
+    node: Node,
+    ancestors: frozenset[str],
+    problems: list[str],
+    inline: dict[str, Graph],
+    nesting: int,
+) -> None:
     spec, label = node.spec, f"node {node.name!r}"
 
     def templates(key: str) -> None:
@@ -347,14 +431,26 @@ def _check_node_spec(node: Node, ancestors: frozenset[str], problems: list[str])
 
     checks: dict[str, Callable[[], None]] = {
         "http": lambda: _check_http(node, problems),
+        "api_call": lambda: _check_http(node, problems),
+        "database": lambda: check_database_node(node, problems),
+        "ai_agent": lambda: check_ai_agent_node(node, problems),
+        "callback": lambda: _check_callback(node, problems),
         "webhook": lambda: _check_webhook(node, problems),
         "condition": lambda: _check_condition(node, ancestors, problems),
-        "child": lambda: _check_child(node, problems),
+        "child": lambda: _check_child(node, problems, inline, nesting),
     }
     checks.get(node.type, lambda: None)()
-    for key in ("url", "headers", "query", "body", "payload", "output", "input"):
+    for key in (
+        "url", "headers", "query", "body", "payload", "output", "input",
+        "parameters", "prompt", "system",
+    ):  # fmt: skip
         templates(key)
-    number("timeout_seconds", low=0.001, high=_MAX_SECONDS)
+    if node.type in _HTTP_NODE_TYPES:
+        number("timeout_seconds", low=0.001, high=MAX_HTTP_TIMEOUT_SECONDS)
+    else:
+        number("timeout_seconds", low=0.001, high=_MAX_SECONDS)
+    if node.type == "approval":
+        _check_approvers(node, problems)
     if node.type == "delay":
         number("seconds", low=0.001, high=_MAX_SECONDS)
     retry = spec.get("retry")
@@ -377,19 +473,43 @@ def _check_url(node: Node, problems: list[str]) -> None:
     if not isinstance(url, str):
         problems.append(f"node {node.name!r}: 'url' must be a string")
         return
-    if url.startswith("{{"):
-        return  # the scheme comes from data; the activity checks it before connecting
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        problems.append(
-            f"node {node.name!r}: 'url' must start with http:// or https://, got {url!r}"
-        )
+    if "{{" in url:
+        # Scheme and host may come from data (the activity checks the rendered URL); when
+        # the fixed text before the first template already names them, check that.
+        head = url.split("{{", 1)[0]
+        if "/" not in head.partition("://")[2]:
+            return
+        url = head
+    try:
+        parse_url(url)
+    except UrlError as error:
+        problems.append(f"node {node.name!r}: 'url' {error}")
 
 
 def _check_headers(node: Node, problems: list[str]) -> None:
     headers = node.spec.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         problems.append(f"node {node.name!r}: 'headers' must be an object of strings")
+        return
+    for name, value in headers.items():
+        if "{{" in name or "{{" in value:
+            continue  # checked by the activity once rendered
+        problem = header_problem(name, value)
+        if problem is not None:
+            problems.append(f"node {node.name!r}: {problem}")
+
+
+def _check_approvers(node: Node, problems: list[str]) -> None:
+    approvers = node.spec.get("approvers")
+    if approvers is not None and (
+        not isinstance(approvers, list)
+        or not all(isinstance(a, str) and a.strip() and len(a) <= 200 for a in approvers)
+        or len(approvers) > 100
+    ):
+        problems.append(
+            f"node {node.name!r}: 'approvers' must be a list of at most 100 names "
+            "(non-empty strings)"
+        )
 
 
 def _check_http(node: Node, problems: list[str]) -> None:
@@ -412,6 +532,11 @@ def _check_http(node: Node, problems: list[str]) -> None:
         problems.append(
             f"node {node.name!r}: 'expect_status' must be a non-empty list of HTTP status codes"
         )
+
+
+def _check_callback(node: Node, problems: list[str]) -> None:
+    _check_url(node, problems)
+    _check_headers(node, problems)
 
 
 def _check_webhook(node: Node, problems: list[str]) -> None:
@@ -443,22 +568,51 @@ def _check_condition(node: Node, ancestors: frozenset[str], problems: list[str])
     _check_names(f"node {node.name!r}", "expression", expression.names, ancestors, problems)
 
 
-def _check_child(node: Node, problems: list[str]) -> None:
+def _check_child(node: Node, problems: list[str], inline: dict[str, Graph], nesting: int) -> None:
     spec = node.spec
     if ("graph" in spec) == ("workflow" in spec):
         problems.append(
             f"node {node.name!r}: a child node needs exactly one of 'graph' or 'workflow'"
         )
         return
-    if "workflow" in spec and (not isinstance(spec["workflow"], str) or not spec["workflow"]):
+    if "workflow" in spec and (
+        not isinstance(spec["workflow"], str) or not 0 < len(spec["workflow"]) <= 200
+    ):
         problems.append(f"node {node.name!r}: 'workflow' must be a workflow type name")
-    if "task_queue" in spec and not isinstance(spec["task_queue"], str):
-        problems.append(f"node {node.name!r}: 'task_queue' must be a string")
+    if "task_queue" in spec and (
+        not isinstance(spec["task_queue"], str) or not 0 < len(spec["task_queue"]) <= 200
+    ):
+        problems.append(f"node {node.name!r}: 'task_queue' must be a task queue name")
     if "graph" in spec:
+        if nesting + 1 > MAX_CHILD_DEPTH:
+            problems.append(
+                f"node {node.name!r}: inline child graphs nest more than {MAX_CHILD_DEPTH} deep"
+            )
+            return
         try:
-            parse_graph(spec["graph"])
+            inline[node.name] = parse_graph(spec["graph"], _nesting=nesting + 1)
         except GraphError as error:
             problems.extend(f"node {node.name!r}: child graph: {p}" for p in error.problems)
+
+
+def _culprit(raw: dict[str, Any]) -> str | None:
+    """The node and field that make a document too deep or large, if one does."""
+    nodes = raw.get("nodes")
+    for position, node in enumerate(nodes if isinstance(nodes, list) else []):
+        if not isinstance(node, dict):
+            continue
+        name = node.get("name") if isinstance(node.get("name"), str) else str(position)
+        for key, value in node.items():
+            try:
+                measure(value, max_depth=MAX_DOCUMENT_DEPTH - 3)
+            except LimitError as error:
+                return f"node {_brief(name)!r}: {_brief(key)!r}: {error}"
+    return None
+
+
+def _brief(value: Any) -> str:
+    text = value if isinstance(value, str) else type(value).__name__
+    return text[:70]
 
 
 def _check_retry(label: str, retry: Any, problems: list[str]) -> None:

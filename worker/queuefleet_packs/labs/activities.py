@@ -1,4 +1,5 @@
-"""Lab activities: thin, idempotent calls through the injected `LabAdapter`."""
+"""Lab activities: thin, idempotent calls to the lab service (`LabAdapter`) and the pack's
+database (`LabStore`: the request row and the lock)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,34 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from .adapters import LabAdapter, LabLockedError
+from ..postgres import calling_run
+from .adapters import LabAdapter
+from .store import LabLockedError, LabStore, RequestRow
 
-__all__ = ["BlueprintInput", "LabActivities", "LockInput", "ProvisionInput"]
+__all__ = [
+    "BlueprintInput",
+    "ConfirmInput",
+    "LabActivities",
+    "LockInput",
+    "ProvisionInput",
+    "StatusInput",
+]
+
+
+@dataclass
+class ConfirmInput:
+    lab_id: str
+    requested_by: str
+    severity: str
+    ttl_hours: int
+
+
+@dataclass
+class StatusInput:
+    lab_id: str
+    status: str  # a phase, or the outcome once the run ends
+    detail: str = ""
+    reviewer: str = ""
 
 
 @dataclass
@@ -33,19 +59,33 @@ class ProvisionInput:
 
 
 class LabActivities:
-    def __init__(self, adapter: LabAdapter) -> None:
+    def __init__(self, adapter: LabAdapter, store: LabStore) -> None:
         self.adapter = adapter
+        self.store = store
+
+    @activity.defn(name="labs.confirm_request")
+    async def confirm_request(self, request: ConfirmInput) -> None:
+        """Write the run's workflow id and run id on the lab request's row."""
+        row = RequestRow(request.lab_id, request.requested_by, request.severity, request.ttl_hours)
+        await self.store.confirm(row, *calling_run())
+
+    @activity.defn(name="labs.record_status")
+    async def record_status(self, update: StatusInput) -> None:
+        _, run_id = calling_run()
+        await self.store.set_status(
+            update.lab_id, run_id, update.status, update.detail, update.reviewer
+        )
 
     @activity.defn(name="labs.lock_lab")
     async def lock_lab(self, request: LockInput) -> None:
         try:
-            await self.adapter.acquire_lock(request.lab_id, request.owner)
+            await self.store.acquire_lock(request.lab_id, request.owner)
         except LabLockedError as error:
             raise ApplicationError(str(error), type="LabLocked", non_retryable=True) from error
 
     @activity.defn(name="labs.release_lock")
     async def release_lock(self, request: LockInput) -> None:
-        await self.adapter.release_lock(request.lab_id, request.owner)
+        await self.store.release_lock(request.lab_id, request.owner)
 
     @activity.defn(name="labs.generate_blueprint")
     async def generate_blueprint(self, request: BlueprintInput) -> dict[str, Any]:

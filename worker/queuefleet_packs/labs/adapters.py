@@ -3,7 +3,8 @@
 `InProcessLabAdapter` keeps state in memory (tests, demos) and can be told to fail, so
 retries and heartbeat resumption can be exercised; `HttpLabAdapter` calls a lab service
 at a configured base URL. Every operation is idempotent per lab id, because activities
-may run more than once.
+may run more than once. Lab requests and the lock are not the lab service's business:
+they live in the pack's database (`store.py`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,8 @@ __all__ = [
     "HttpLabAdapter",
     "InProcessLabAdapter",
     "LabAdapter",
-    "LabLockedError",
     "LabServiceError",
 ]
-
-
-class LabLockedError(Exception):
-    """Another owner holds the lab's lock."""
 
 
 class LabServiceError(Exception):
@@ -29,8 +25,6 @@ class LabServiceError(Exception):
 
 
 class LabAdapter(Protocol):
-    async def acquire_lock(self, lab_id: str, owner: str) -> None: ...
-    async def release_lock(self, lab_id: str, owner: str) -> None: ...
     async def generate_blueprint(
         self, lab_id: str, severity: str, ttl_hours: int
     ) -> dict[str, Any]: ...
@@ -44,7 +38,6 @@ class LabAdapter(Protocol):
 class InProcessLabAdapter:
     """Labs in memory. `calls` records every operation, in order, for tests and demos."""
 
-    locks: dict[str, str] = field(default_factory=dict)
     provisioned_steps: dict[str, set[int]] = field(default_factory=dict)
     finalized: set[str] = field(default_factory=set)
     torn_down: set[str] = field(default_factory=set)
@@ -53,17 +46,6 @@ class InProcessLabAdapter:
     fail_provision_step: dict[int, int] = field(default_factory=dict)
     fail_validation_times: int = 0
     step_seconds: float = 0.0
-
-    async def acquire_lock(self, lab_id: str, owner: str) -> None:
-        self.calls.append(("acquire_lock", lab_id, owner))
-        holder = self.locks.setdefault(lab_id, owner)
-        if holder != owner:
-            raise LabLockedError(f"lab {lab_id} is locked by {holder}")
-
-    async def release_lock(self, lab_id: str, owner: str) -> None:
-        self.calls.append(("release_lock", lab_id, owner))
-        if self.locks.get(lab_id) == owner:
-            del self.locks[lab_id]
 
     async def generate_blueprint(
         self, lab_id: str, severity: str, ttl_hours: int
@@ -113,8 +95,8 @@ class InProcessLabAdapter:
 class HttpLabAdapter:
     """A lab service over HTTP: `POST {base_url}/labs/{lab_id}/{operation}` with a JSON body.
 
-    2xx answers succeed (a JSON body is returned), 409 means the lock is held by someone
-    else, anything else is a retryable service error.
+    2xx answers succeed (a JSON body is returned); anything else is a retryable service
+    error.
     """
 
     base_url: str
@@ -131,20 +113,12 @@ class HttpLabAdapter:
                 ) as session,
                 session.post(url, json=body) as response,
             ):
-                if response.status == 409:
-                    raise LabLockedError(f"lab {lab_id} is locked: {await response.text()}")
                 if response.status >= 300:
                     raise LabServiceError(f"POST {url} returned HTTP {response.status}")
                 data = await response.json(content_type=None)
         except aiohttp.ClientError as error:
             raise LabServiceError(f"POST {url} failed: {error}") from error
         return data if isinstance(data, dict) else {"response": data}
-
-    async def acquire_lock(self, lab_id: str, owner: str) -> None:
-        await self._post(lab_id, "lock", {"owner": owner})
-
-    async def release_lock(self, lab_id: str, owner: str) -> None:
-        await self._post(lab_id, "unlock", {"owner": owner})
 
     async def generate_blueprint(
         self, lab_id: str, severity: str, ttl_hours: int

@@ -8,14 +8,17 @@ from typing import Final
 
 from queuefleet_worker.registry import Contribution, RegistrarContext, RegistryError
 
+from ..postgres import pack_database_from
 from .activities import LabActivities
 from .adapters import HttpLabAdapter, InProcessLabAdapter, LabAdapter
+from .store import SCHEMA, LabStore
 from .workflows import LabProvisionWorkflow
 
 __all__ = ["ENV_ADAPTER", "ENV_BASE_URL", "TASK_QUEUE", "LabsRegistrar", "registrar"]
 
 TASK_QUEUE: Final = "labs.provisioning.v1"
-# "in-process" (default; state lives in the worker, for demos) or "http".
+# The lab service: "in-process" (default; machines simulated in the worker, for demos) or
+# "http". Lab requests and locks always live in QUEUEFLEET_LABS_DATABASE.
 ENV_ADAPTER: Final = "QUEUEFLEET_LABS_ADAPTER"
 ENV_BASE_URL: Final = "QUEUEFLEET_LABS_BASE_URL"  # the lab service, for the http adapter
 
@@ -28,10 +31,13 @@ class LabsRegistrar:
     )  # set by tests; else from environ
 
     def register(self, context: RegistrarContext) -> Contribution:
-        activities = LabActivities(self.adapter or adapter_from(context.environ))
+        store = LabStore(pack_database_from(context.environ, pack="labs", schema=SCHEMA))
+        activities = LabActivities(self.adapter or adapter_from(context.environ), store)
         return Contribution(
             workflows=(LabProvisionWorkflow,),
             activities=(
+                activities.confirm_request,
+                activities.record_status,
                 activities.lock_lab,
                 activities.release_lock,
                 activities.generate_blueprint,

@@ -1,8 +1,12 @@
-"""`LabProvisionWorkflow`: lock → blueprint → provision → validate → human review → finalize.
+"""`LabProvisionWorkflow`: confirm → lock → blueprint → provision → validate →
+RequestHumanReview → finalize.
 
+The run first confirms the lab request in the pack's database (the row gets this run's
+workflow id and run id), and writes the review request and the final outcome there too.
 A `cancel_lab` signal (or cancelling the workflow) stops the step in progress and runs the
-compensations registered so far, newest first: tear the environment down, release the lock.
-A rejected or unanswered review ends the same way, with a clear outcome.
+compensations registered so far, newest first: tear the environment down, release the lock
+(after a workflow cancellation, in a task shielded from it). A rejected or unanswered
+review ends the same way, with a clear outcome.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from .activities import BlueprintInput, LabActivities, LockInput, ProvisionInput
+    from ..shield import shielded
+    from .activities import (
+        BlueprintInput,
+        ConfirmInput,
+        LabActivities,
+        LockInput,
+        ProvisionInput,
+        StatusInput,
+    )
 
 __all__ = [
     "CancelRequest",
@@ -35,10 +47,12 @@ SHORT: Final = timedelta(minutes=2)  # for quick bookkeeping steps
 # What `percent_complete` reports when each phase starts.
 PHASE_PERCENT: Final = {
     "starting": 0,
+    "confirming": 2,
     "locking": 5,
     "generating_blueprint": 10,
     "provisioning": 20,
     "validating": 60,
+    "requesting_review": 70,
     "awaiting_review": 75,
     "finalizing": 90,
     "compensating": 90,
@@ -127,6 +141,14 @@ class LabProvisionWorkflow:
         lab, owner = request.lab_id, workflow.info().workflow_id
         acts = LabActivities
         try:
+            self._phase = "confirming"
+            await self._step(
+                workflow.execute_activity_method(
+                    acts.confirm_request,
+                    ConfirmInput(lab, request.requested_by, request.severity, request.ttl_hours),
+                    start_to_close_timeout=SHORT,
+                )
+            )
             self._phase = "locking"
             await self._step(
                 workflow.execute_activity_method(
@@ -180,8 +202,7 @@ class LabProvisionWorkflow:
                     ),
                 )
             )
-            self._phase = "awaiting_review"
-            await self._await_review(request.review_timeout_seconds)
+            await self._request_human_review(lab, request.review_timeout_seconds)
             self._phase = "finalizing"
             final = await self._step(
                 workflow.execute_activity_method(
@@ -191,31 +212,54 @@ class LabProvisionWorkflow:
             # The environment stays; only the provisioning lock is given back.
             self._compensations = [c for c in self._compensations if c[0] != "teardown_environment"]
             done = await self._run_compensations()
-            self._phase = "completed"
+            await self._finish(lab, "completed", "lab is ready")
             return LabResult(
                 lab, "completed", "lab is ready", done, {**final, "validation": validation}
             )
         except _Stopped as stop:
             self._phase = "compensating"
             done = await self._run_compensations()
-            self._phase = stop.outcome
+            await self._finish(lab, stop.outcome, stop.detail)
             return LabResult(lab, stop.outcome, stop.detail, done)
         except asyncio.CancelledError:
-            # Cancelled from outside: compensate, then end as cancelled.
+            # Cancelled from outside: compensate (shielded), then end as cancelled.
             self._phase = "compensating"
-            await self._run_compensations()
-            self._phase = "cancelled"
+            await shielded(self._run_compensations())
+            await shielded(self._finish(lab, "cancelled", "the workflow was cancelled"))
             raise
         except ActivityError as error:
             self._phase = "compensating"
             await self._run_compensations()
-            self._phase = "failed"
             cause = (
                 error.cause.message
                 if error.cause and hasattr(error.cause, "message")
                 else str(error)
             )
+            await self._finish(lab, "failed", cause)
             raise ApplicationError(f"lab {lab} failed: {cause}", non_retryable=True) from error
+
+    async def _finish(self, lab: str, outcome: str, detail: str) -> None:
+        """Write the outcome on the lab request's row, then report it."""
+        reviewer = self._review.reviewer if self._review else ""
+        await workflow.execute_activity_method(
+            LabActivities.record_status,
+            StatusInput(lab, outcome, detail, reviewer),
+            start_to_close_timeout=SHORT,
+        )
+        self._phase = outcome
+
+    async def _request_human_review(self, lab: str, timeout_seconds: float) -> None:
+        """The RequestHumanReview step: mark the request as waiting, then wait for the signal."""
+        self._phase = "requesting_review"
+        await self._step(
+            workflow.execute_activity_method(
+                LabActivities.record_status,
+                StatusInput(lab, "awaiting_review"),
+                start_to_close_timeout=SHORT,
+            )
+        )
+        self._phase = "awaiting_review"
+        await self._await_review(timeout_seconds)
 
     def _compensate(self, name: str, action: Callable[[], Awaitable[Any]]) -> None:
         self._compensations.append((name, action))

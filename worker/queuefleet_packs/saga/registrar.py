@@ -1,4 +1,4 @@
-"""Registers the saga pack on `orders.saga.v1`."""
+"""Registers the saga pack on `orders.saga.v1`; its ledger lives in `QUEUEFLEET_SAGA_DATABASE`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Final
 
 from queuefleet_worker.registry import Contribution, RegistrarContext
 
-from .activities import InProcessOrderServices, OrderActivities
+from ..postgres import pack_database_from
+from .activities import SCHEMA, OrderActivities, OrderServices
 from .workflows import OrderSagaWorkflow
 
 __all__ = ["TASK_QUEUE", "SagaRegistrar", "registrar"]
@@ -18,10 +19,14 @@ TASK_QUEUE: Final = "orders.saga.v1"
 @dataclass(frozen=True)
 class SagaRegistrar:
     task_queue: str = TASK_QUEUE
-    services: InProcessOrderServices | None = field(default=None, compare=False)  # set by tests
+    # Tests inject services that fail or stall on purpose; else the ledger from the settings.
+    services: OrderServices | None = field(default=None, compare=False)
 
     def register(self, context: RegistrarContext) -> Contribution:
-        activities = OrderActivities(self.services or InProcessOrderServices())
+        services = self.services or OrderServices(
+            pack_database_from(context.environ, pack="saga", schema=SCHEMA)
+        )
+        activities = OrderActivities(services)
         return Contribution(workflows=(OrderSagaWorkflow,), activities=(activities.perform_step,))
 
 

@@ -1,0 +1,70 @@
+"""An external system for the callback tests, run as its own process.
+
+It serves `POST /charges` on 127.0.0.1 (the port goes to --port-file), answers 202 at once,
+and then, unless --silent, calls the callback URL it was handed: first with a tampered
+token, then properly, then the same call again. Each callback's HTTP status is printed as
+`callback <kind> <status>` so the test can check what the worker answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def post(url: str, body: dict[str, Any]) -> int:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def call_back(handoff: dict[str, Any]) -> None:
+    url = handoff["callback_url"]
+    token = handoff["token"]
+    tampered = url.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    result = {"status": "paid", "order": handoff["payload"]["order"]}
+    for kind, target, body in (
+        ("tampered", tampered, {"result": {"status": "stolen"}}),
+        ("first", url, {"result": result}),
+        ("repeated", url, {"result": {"status": "twice"}}),
+    ):
+        print(f"callback {kind} {post(target, body)}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port-file", type=Path, required=True)
+    parser.add_argument("--silent", action="store_true", help="take hand-offs, never call back")
+    options = parser.parse_args()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            handoff = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            print(f"handoff {handoff['node']}", flush=True)
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if not options.silent:
+                threading.Thread(target=call_back, args=(handoff,), daemon=True).start()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    options.port_file.write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
