@@ -22,6 +22,12 @@ cache_root=${QUEUEFLEET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/queuefleet}
 dest="$cache_root/tools/$tool-$version"
 stamp="$dest/.complete"
 
+# Two runs building the same tool at once (two make targets, two sessions) must not wipe
+# each other's output: the second waits for the first, then finds its stamp.
+mkdir -p "$(dirname "$dest")"
+exec {lock_fd}>"$dest.lock"
+flock "$lock_fd"
+
 if [[ -f "$stamp" ]]; then
   echo "$dest"
   exit 0

@@ -1,12 +1,13 @@
 """The image's recipe, followed without Docker: a broken Dockerfile fails here, not on a cluster.
 
-The Dockerfile's build stage is read and replayed step by step (ENV, WORKDIR, COPY, RUN)
-into a temporary root: COPY copies only what the Dockerfile names, from the repository
+The Dockerfile's build stage is read and replayed step by step (ARG, ENV, WORKDIR, COPY,
+RUN) into a temporary root: COPY copies only what the Dockerfile names, from the repository
 into that root, so a file the image forgets fails the install; RUN runs with the image's
-paths mapped into the root and `python` being the base interpreter. The final stage's
-COPY --from, ENV and ENTRYPOINT then define how the commands run: from the installed
-venv alone (the source tree deleted), read-only, with a clean environment, an unwritable
-HOME and working directory, as in the container. One install per session (~40 s).
+paths mapped into the root, `python`/`python3` being the base interpreter and each ARG at
+its default. The final stage's COPY --from, ENV and ENTRYPOINT then define how the
+commands run: from the installed venv alone (the source tree deleted), read-only, with a
+clean environment, an unwritable HOME and working directory, as in the container. One
+install per session (~40 s).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def build(tmp: Path) -> Image:
     image.root.mkdir()
     shim = tmp / "shim"  # `python` in RUN lines is the base image's interpreter
     shim.mkdir()
-    (shim / "python").symlink_to(getattr(sys, "_base_executable", sys.executable))
+    for name in ("python", "python3"):
+        (shim / name).symlink_to(getattr(sys, "_base_executable", sys.executable))
     env = {"PATH": f"{shim}:{BASE_PATH}", "HOME": str(tmp / "build-home")}
     workdir = "/"
     container_paths: list[str] = []
@@ -130,6 +132,9 @@ def build(tmp: Path) -> Image:
     for instruction, rest in build_stage.instructions:
         if instruction == "ENV":
             env.update(env_pairs(rest))
+        elif instruction == "ARG":  # a build argument is in RUN's environment, as in Docker
+            name, _, default = rest.partition("=")
+            env.setdefault(name, default.strip('"'))
         elif instruction == "WORKDIR":
             workdir = rest if rest.startswith("/") else f"{workdir.rstrip('/')}/{rest}"
             container_paths.append(workdir)
@@ -149,7 +154,7 @@ def build(tmp: Path) -> Image:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(origin, target)
         elif instruction == "RUN":
-            container_paths += re.findall(r"python -m venv (\S+)", rest)
+            container_paths += re.findall(r"python3? -m venv (\S+)", rest)
             command = image.map_text(rest, container_paths)
             with log.open("a") as out:
                 out.write(f"\n$ {command}\n")
@@ -164,7 +169,7 @@ def build(tmp: Path) -> Image:
                     check=False,
                 )
             assert done.returncode == 0, f"RUN {rest} failed; log {log}:\n{log.read_text()[-3000:]}"
-        elif instruction not in ("ARG", "LABEL"):
+        elif instruction != "LABEL":
             pytest.fail(f"Dockerfile build stage: {instruction} is not replayed by this test yet")
 
     # What the final stage takes from the build stage; the rest of the build root goes.
