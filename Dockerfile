@@ -1,19 +1,37 @@
 # One image for the worker and the operator: `queuefleet worker ...` / `queuefleet operator ...`.
 # Runs as a numeric non-root user and needs no writable root filesystem (mount /tmp).
-ARG PYTHON_VERSION=3.11.7
+#
+# BASE_IMAGE: any Python 3.11 on Debian bookworm with `python3 -m venv`. The default is the
+# official slim image, pinned by digest; without a registry, `make images` passes one built
+# from Debian's packages (images/python). Dependencies come from requirements/*.lock with
+# hashes only (`make lock` regenerates them), so two builds install the same files.
+ARG BASE_IMAGE=python:3.11.7-slim-bookworm@sha256:d11b9bd5e49ea7401753d78f4d3b56f3aec952b85b49bcae88981f0452818e0b
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
+# PEM certificates pip should trust besides the base's, for networks that intercept TLS
+# (only this build stage sees them; the image does not).
+ARG PIP_EXTRA_CA_CERTS=""
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-RUN python -m venv /opt/queuefleet
+COPY requirements/ requirements/
+RUN if [ -n "$PIP_EXTRA_CA_CERTS" ]; then \
+      cat /etc/ssl/certs/ca-certificates.crt > /tmp/pip-ca.pem \
+      && printf '%s\n' "$PIP_EXTRA_CA_CERTS" >> /tmp/pip-ca.pem \
+      && export PIP_CERT=/tmp/pip-ca.pem; \
+    fi \
+ && python3 -m venv /opt/build \
+ && /opt/build/bin/pip install --quiet --no-deps --require-hashes -r requirements/build.lock \
+ && python3 -m venv /opt/queuefleet \
+ && /opt/queuefleet/bin/pip install --quiet --no-deps --require-hashes -r requirements/image.lock
 COPY pyproject.toml README.md ./
 COPY worker/ worker/
 COPY operator/ operator/
-RUN /opt/queuefleet/bin/pip install . \
+RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+ && /opt/queuefleet/bin/pip install --quiet --no-deps /tmp/wheels/*.whl \
  && /opt/queuefleet/bin/python -m compileall -q /opt/queuefleet/lib
 
-FROM python:${PYTHON_VERSION}-slim-bookworm
+FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="queuefleet" \
       org.opencontainers.image.description="Temporal worker fleets on Kubernetes: worker runtime and operator" \

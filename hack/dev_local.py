@@ -2,13 +2,18 @@
 
 Starts, as local processes on 127.0.0.1:
   - the Temporal dev server with its Web UI (`temporal server start-dev`, from the venv),
+  - PostgreSQL (Debian's server, through the test bed: a fresh cluster under the logs
+    folder, a random password) with one database per pack that keeps state (labs,
+    approval, saga); their URIs go to those workers and, for psql, into a file readable by
+    the owner only; a pack whose `QUEUEFLEET_<PACK>_DATABASE[_FILE]` is already set keeps it,
   - one `queuefleet worker` per bundled task queue (the `queuefleet.registrars` entry points),
-  - a sample load: graph and saga workflows run to completion, lab requests left waiting
-    for a review so the UI shows running workflows too.
+  - a sample load: graph and saga workflows run to completion, lab requests and approval
+    tasks left waiting for a review or a decision so the UI shows running workflows too.
 
 Then it keeps everything running until Ctrl-C (SIGINT), SIGTERM or SIGHUP, and stops the
-load, the workers (they drain) and the server, in that order. Every child runs in its own
-process group inside this process's session, so a terminal's Ctrl-C reaches only this
+load, the workers (they drain), the Temporal server and PostgreSQL, in that order. Every
+child runs in its own process group inside this process's session (PostgreSQL, started by
+the test bed, in a session of its own), so a terminal's Ctrl-C reaches only this
 supervisor, which then stops the children itself, in order, within bounded time.
 """
 
@@ -29,9 +34,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from queuefleet_worker import contract
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.testbed when run as a file
+
+if TYPE_CHECKING:
+    from tests.testbed.postgres import PostgresServer
 
 DEFAULT_PORT: Final = 7233  # the Temporal CLI's own defaults, so its commands work unchanged
 DEFAULT_UI_PORT: Final = 8233
@@ -40,6 +51,13 @@ WORKER_DRAIN_SECONDS: Final = 5  # in-flight sample activities are short
 STOP_TIMEOUT_SECONDS: Final = 15.0  # per process group, then SIGKILL
 READY_TIMEOUT_SECONDS: Final = 90.0
 DONE_MARKER: Final = "dev-local: sample load done"
+# The packs that keep their state in PostgreSQL, by task queue (queuefleet_packs.postgres).
+DATABASE_PACKS: Final = {
+    "labs.provisioning.v1": "labs",
+    "tasks.approval.v1": "approval",
+    "orders.saga.v1": "saga",
+}
+DATABASES_FILE: Final = "databases.env"  # in the logs folder: VARIABLE=URI lines, mode 0600
 
 
 class DevLocalError(RuntimeError):
@@ -80,6 +98,13 @@ SAMPLE_LOAD: Final = (
         "labs",
         "labs.provisioning.v1",
         {"lab_id": "dev-{run}-{i}", "requested_by": "dev"},
+        wait=False,
+        most=3,
+    ),
+    LoadStep(
+        "approval",
+        "tasks.approval.v1",
+        {"task_id": "dev-{run}-{i}", "requested_by": "dev", "plan": {"action": "deploy"}},
         wait=False,
         most=3,
     ),
@@ -221,14 +246,18 @@ def run(options: Options) -> int:
     options.logs.mkdir(parents=True, exist_ok=True)
     address = f"{LOOPBACK}:{options.port}"
     supervisor = Supervisor()
+    database: PostgresServer | None = None
     try:
+        database, database_env = _start_database(options, queues)
         _start_temporal(supervisor, temporal, options, address)
-        workers = _start_workers(supervisor, queuefleet, options, address, queues)
-        _print_banner(options, address, workers)
+        workers = _start_workers(supervisor, queuefleet, options, address, queues, database_env)
+        _print_banner(options, address, workers, database)
         _sample_load(supervisor, queuefleet, options, address, queues)
         print(f"{DONE_MARKER}; Ctrl-C stops everything.", flush=True)
         while True:
             supervisor.check_running()
+            if database is not None and not database.process.alive():
+                raise DevLocalError(f"PostgreSQL exited; see {database.process.log_path}")
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\ndev-local: stopping the load, the workers, then Temporal ...", flush=True)
@@ -237,7 +266,51 @@ def run(options: Options) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
         supervisor.stop_all()
+        if database is not None:
+            database.stop()  # last: draining workers may still write to it
         print("dev-local: stopped", flush=True)
+
+
+def _start_database(
+    options: Options, queues: Sequence[str]
+) -> tuple[PostgresServer | None, dict[str, str]]:
+    """PostgreSQL for the selected packs that have no database configured; their variables."""
+    packs = [
+        DATABASE_PACKS[queue]
+        for queue in queues
+        if queue in DATABASE_PACKS and not _database_configured(DATABASE_PACKS[queue])
+    ]
+    if not packs:
+        return None, {}
+    from tests.testbed.postgres import start_postgres
+    from tests.testbed.process import TestbedError
+
+    print(f"dev-local: starting PostgreSQL for {', '.join(packs)} ...", flush=True)
+    try:
+        server = start_postgres(options.logs / "postgres")
+    except TestbedError as error:
+        raise DevLocalError(str(error)) from None
+    try:
+        env = {_database_variable(pack): server.endpoint.create_database(pack) for pack in packs}
+        path = options.logs / DATABASES_FILE
+        path.unlink(missing_ok=True)
+        # Created owner-only before the passwords are written into it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.writelines(f"{name}={uri}\n" for name, uri in env.items())
+    except BaseException:
+        server.stop()
+        raise
+    return server, env
+
+
+def _database_variable(pack: str) -> str:
+    return f"QUEUEFLEET_{pack.upper()}_DATABASE"
+
+
+def _database_configured(pack: str) -> bool:
+    variable = _database_variable(pack)
+    return bool(os.environ.get(variable) or os.environ.get(f"{variable}_FILE"))
 
 
 def _start_temporal(supervisor: Supervisor, temporal: str, options: Options, address: str) -> None:
@@ -274,6 +347,7 @@ def _start_workers(
     options: Options,
     address: str,
     queues: Sequence[str],
+    database_env: Mapping[str, str],
 ) -> dict[str, int]:
     """Start a worker per queue, then wait until each is ready; returns queue -> metrics port."""
     started: list[tuple[Child, str, int, int]] = []
@@ -281,6 +355,7 @@ def _start_workers(
         health_port, metrics_port = _free_port(), _free_port()
         env = {
             **os.environ,
+            **database_env,
             contract.ENV_TEMPORAL_ADDRESS: address,
             contract.ENV_TEMPORAL_NAMESPACE: options.namespace,
             contract.ENV_LISTEN_HOST: LOOPBACK,
@@ -330,12 +405,22 @@ def _sample_load(
         supervisor.check_running()
 
 
-def _print_banner(options: Options, address: str, workers: Mapping[str, int]) -> None:
+def _print_banner(
+    options: Options,
+    address: str,
+    workers: Mapping[str, int],
+    database: PostgresServer | None,
+) -> None:
     lines = [
         "queuefleet dev-local is up:",
         f"  Temporal   {address}  (namespace {options.namespace})",
         f"  Web UI     http://{LOOPBACK}:{options.ui_port}/namespaces/{options.namespace}/workflows",
     ]
+    if database is not None:
+        endpoint = database.endpoint
+        lines.append(
+            f"  PostgreSQL {endpoint.host}:{endpoint.port}  (URIs: {options.logs / DATABASES_FILE})"
+        )
     for queue, metrics_port in workers.items():
         lines.append(f"  worker     {queue:<22} metrics http://{LOOPBACK}:{metrics_port}/metrics")
     lines += [

@@ -1,8 +1,12 @@
-"""`python -m tests.testbed up|down|status`: the test bed for people (`make testbed-up`).
+"""`python -m tests.testbed up|down|docker-up|docker-down`: the test bed for people.
+
+`make testbed-up` runs `up`.
 
 `up` starts Temporal (with its UI), a kwok control plane with KEDA's CRDs, and
 Prometheus scraping Temporal, leaves them running in the background and records them
-in <artifacts>/testbed/state.json; `down` stops whatever that file lists.
+in <artifacts>/testbed/state.json; `down` stops whatever that file lists. `docker-up`
+starts the Docker engine (unless one answers) with the KIND egress guard and leaves it
+running; `docker-down` removes the guard and stops dockerd if `docker-up` started it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .cluster import Cluster, install_crds, keda_crds_dir, start_kwok_cluster, stop_kwok_cluster
+from .docker import engine_down, engine_up
 from .process import TestbedError, artifacts_dir
 from .prometheus import start_prometheus
 from .temporal import start_temporal
@@ -89,9 +94,12 @@ def _down(state: dict[str, object], workdir: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__)
-    parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument("action", choices=["up", "down", "docker-up", "docker-down"])
     args = parser.parse_args()
     try:
+        if args.action in ("docker-up", "docker-down"):
+            print(engine_up() if args.action == "docker-up" else engine_down())
+            return 0
         return up() if args.action == "up" else down()
     except TestbedError as error:
         print(f"testbed: {error}", file=sys.stderr)

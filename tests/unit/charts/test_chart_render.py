@@ -198,7 +198,10 @@ def test_dev_mode_runs_the_server_ui_and_creates_namespaces(tmp_path: Path) -> N
     assert [p["port"] for p in metrics["spec"]["ports"]] == [9090]
     ui = rendered.one("Deployment", "qf-queuefleet-temporal-ui")
     ui_env = {e["name"]: e["value"] for e in ui["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert ui_env["TEMPORAL_ADDRESS"] == "qf-queuefleet-temporal-frontend.queuefleet.svc:7233"
+    assert (
+        ui_env["TEMPORAL_ADDRESS"]
+        == "qf-queuefleet-temporal-frontend.queuefleet.svc.cluster.local:7233"
+    )
     assert rendered.one("Service", "qf-queuefleet-temporal-ui")
 
 
