@@ -48,6 +48,9 @@ def _buckets(metric: str, counts_per_minute: dict[str, int]) -> list[dict[str, s
 def _case(
     alert: str, at: str, series: list[dict[str, str]], fired: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    # Every firing alert links its runbook section.
+    runbook = {"runbook_url": f"{RUNBOOK_BASE_URL}#{alert.lower()}"}
+    fired = [{**f, "exp_annotations": {**f["exp_annotations"], **runbook}} for f in fired]
     return {
         "interval": "1m",
         "input_series": series,
@@ -180,7 +183,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             _fired(
                 {"severity": "warning", "namespace": "shop", "workflowqueue": "orders",
                  "task_queue": "orders"},
-                "Tasks of shop/orders wait over 10 minutes.",
+                "Tasks of shop/orders wait over 600 seconds.",
                 "The oldest task on task queue orders has waited 25m 0s. The fleet is at its "
                 "maxReplicas, its workers cannot start, or none registers the task's workflow "
                 "or activity type.",
@@ -258,7 +261,7 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                  "task_type": "activity"},
                 "activity tasks on orders wait 4800ms (p95) for a worker.",
                 "The 95th percentile schedule-to-start latency of activity tasks on task queue "
-                "orders (namespace shop) has been over 2 seconds for 10 minutes: the workers' "
+                "orders (namespace shop) has been over 2000ms for 10 minutes: the workers' "
                 "slots are full or too few workers poll.",
             ),
         ),
@@ -283,8 +286,8 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 {"severity": "warning", "namespace": "shop", "task_queue": "orders",
                  "activity_type": "charge"},
                 "30% of charge attempts fail on orders.",
-                "More than 10% of the attempts of activity charge on task queue orders have "
-                "failed for 15 minutes. Retries hide it from the workflows for a while; the "
+                "The share of failed attempts of activity charge on task queue orders has been "
+                "above 0.1 for 15 minutes. Retries hide it from the workflows for a while; the "
                 "workers' logs carry the failures.",
             ),
         ),
