@@ -189,6 +189,27 @@ def _release_objects(kube: Cluster, namespace: str) -> list[str]:
     return names + owned
 
 
+def _assert_release_gone(kube: Cluster, namespace: str) -> None:
+    """After `helm uninstall`: the queues, their children and every release object go."""
+    eventually(
+        lambda: (
+            not kube.kubectl(
+                "-n",
+                namespace,
+                "get",
+                "workflowqueues,deployments,scaledobjects",
+                "-l",
+                "app.kubernetes.io/name=queuefleet-worker",
+                "-o",
+                "name",
+            ).stdout.strip()
+        ),
+        what="the queues and their children collected",
+    )
+    assert not kube.kubectl("-n", namespace, "get", "workflowqueues", "-o", "name").stdout.strip()
+    eventually(lambda: _release_objects(kube, namespace) == [] or None, what="an empty namespace")
+
+
 def _queue_names(values: dict[str, Any]) -> set[str]:
     return {queue["name"] for queue in values.get("queues", [])}
 
@@ -355,27 +376,7 @@ def test_helm4_installs_and_uninstalls_the_dev_scenario(
             kubeconfig=kube.kubeconfig,
         )
         assert removed.returncode == 0, removed.stderr
-        eventually(
-            lambda: (
-                not kube.kubectl(
-                    "-n",
-                    namespace,
-                    "get",
-                    "workflowqueues,deployments,scaledobjects",
-                    "-l",
-                    "app.kubernetes.io/name=queuefleet-worker",
-                    "-o",
-                    "name",
-                ).stdout.strip()
-            ),
-            what="the queues and their children collected",
-        )
-        assert not kube.kubectl(
-            "-n", namespace, "get", "workflowqueues", "-o", "name"
-        ).stdout.strip()
-        eventually(
-            lambda: _release_objects(kube, namespace) == [] or None, what="an empty namespace"
-        )
+        _assert_release_gone(kube, namespace)
     finally:
         kube.kubectl("delete", "pv", volume, "--ignore-not-found", "--wait=false")
 
@@ -514,27 +515,7 @@ def test_operator_with_the_charts_rbac_turns_queues_into_fleets(
             timeout=90,
         )
         assert removed.returncode == 0, removed.stderr
-        eventually(
-            lambda: (
-                not kube.kubectl(
-                    "-n",
-                    namespace,
-                    "get",
-                    "workflowqueues,deployments,scaledobjects",
-                    "-l",
-                    "app.kubernetes.io/name=queuefleet-worker",
-                    "-o",
-                    "name",
-                ).stdout.strip()
-            ),
-            what="the queues and their children collected",
-        )
-        assert not kube.kubectl(
-            "-n", namespace, "get", "workflowqueues", "-o", "name"
-        ).stdout.strip()
-        eventually(
-            lambda: _release_objects(kube, namespace) == [] or None, what="an empty namespace"
-        )
+        _assert_release_gone(kube, namespace)
     finally:
         process.stop()
         run_helm(
