@@ -29,6 +29,10 @@ HADOLINT_VERSION     ?= 2.15.1
 SHELLCHECK_VERSION   ?= 0.11.0.1
 # uv wheel: `make lock` (hashed lock files of the image)
 UV_VERSION           ?= 0.13.8
+# actionlint (Go module github.com/rhysd/actionlint): `make lint` checks .github/workflows
+ACTIONLINT_VERSION   ?= v1.7.12
+# go-containerregistry's registry + crane: the release pipeline's test pushes to loopback
+GGCR_VERSION         ?= v0.22.1
 # Debian's package: prometheus + promtool
 PROMETHEUS_PACKAGE   ?= prometheus
 # Debian's PostgreSQL server (initdb + postgres): the packs' backends in tests; bookworm ships 15
@@ -70,7 +74,7 @@ BIN       := $(VENV)/bin
 
 export QUEUEFLEET_CACHE := $(CACHE_DIR)
 TOOL_DIR = $(CACHE_DIR)/tools/$(1)-$(2)/bin
-TOOLS_PATH := $(call TOOL_DIR,kubernetes,$(KUBERNETES_VERSION)):$(call TOOL_DIR,etcd,$(ETCD_VERSION)):$(call TOOL_DIR,kwok,$(KWOK_VERSION)):$(call TOOL_DIR,helm,$(HELM_VERSION)):$(call TOOL_DIR,helm4,$(HELM4_VERSION)):$(call TOOL_DIR,checkov,$(CHECKOV_VERSION)):$(call TOOL_DIR,keda-operator,$(KEDA_VERSION))
+TOOLS_PATH := $(call TOOL_DIR,kubernetes,$(KUBERNETES_VERSION)):$(call TOOL_DIR,etcd,$(ETCD_VERSION)):$(call TOOL_DIR,kwok,$(KWOK_VERSION)):$(call TOOL_DIR,helm,$(HELM_VERSION)):$(call TOOL_DIR,helm4,$(HELM4_VERSION)):$(call TOOL_DIR,checkov,$(CHECKOV_VERSION)):$(call TOOL_DIR,keda-operator,$(KEDA_VERSION)):$(call TOOL_DIR,ggcr,$(GGCR_VERSION))
 # Every test and testbed target sees the pinned tools first on PATH.
 TEST_ENV := PATH="$(CURDIR)/$(BIN):$(TOOLS_PATH):$$PATH" \
 	QUEUEFLEET_ARTIFACTS="$(ARTIFACTS)" \
@@ -116,6 +120,8 @@ tools: ## Build the pinned Kubernetes, etcd, kwok, Helm and KEDA tools into the 
 	hack/install-tool.sh checkov $(CHECKOV_VERSION) >/dev/null
 	hack/install-tool.sh helm $(HELM_VERSION) >/dev/null
 	hack/install-tool.sh helm4 $(HELM4_VERSION) >/dev/null
+	hack/install-tool.sh actionlint $(ACTIONLINT_VERSION) >/dev/null
+	hack/install-tool.sh ggcr $(GGCR_VERSION) >/dev/null
 
 .PHONY: system-packages
 system-packages: ## Install Debian's prometheus (server + promtool), PostgreSQL, openssl (test certificates), docker.io (when no engine answers) and debootstrap (`make images`) when missing.
@@ -436,13 +442,20 @@ dashboard-previews: venv ## Render each dashboard's main panels to PNG from the 
 
 SHELL_SCRIPTS = $(shell git ls-files '*.sh' .ci/run)
 
+ACTIONLINT := $(call TOOL_DIR,actionlint,$(ACTIONLINT_VERSION))/actionlint
+
+$(ACTIONLINT):
+	@hack/require.sh go
+	hack/install-tool.sh actionlint $(ACTIONLINT_VERSION) >/dev/null
+
 .PHONY: lint
-lint: venv ## ruff (lint + format check), mypy, shellcheck, hadolint.
+lint: venv $(ACTIONLINT) ## ruff (lint + format check), mypy, shellcheck, hadolint, actionlint.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 	$(BIN)/hadolint Dockerfile
+	$(ACTIONLINT) -shellcheck $(BIN)/shellcheck
 
 .PHONY: fmt
 fmt: venv ## Format and auto-fix Python code.

@@ -11,6 +11,8 @@
 #   hack/install-tool.sh prometheus-operator-crds v0.85.0 -> ServiceMonitor, PodMonitor, PrometheusRule CRDs under crds/
 #   hack/install-tool.sh keda-operator v2.21.0 -> keda (operator), keda-adapter (metrics API server)
 #   hack/install-tool.sh kind v0.33.0         -> kind
+#   hack/install-tool.sh actionlint v1.7.12   -> actionlint (GitHub Actions workflows)
+#   hack/install-tool.sh ggcr v0.22.1         -> registry (OCI registry on loopback), crane
 #
 # Versions are pinned in the Makefile; this script only knows how to build each tool.
 set -euo pipefail
@@ -139,6 +141,18 @@ case "$tool" in
     mkdir -p "$dest/crds"
     cp "$src"/config/crd/bases/*.yaml "$dest/crds/"
     chmod -R u+w "$dest/crds"
+    ;;
+  actionlint)
+    # `make lint` checks the GitHub Actions workflows (with shellcheck over their scripts).
+    wrapper_module github.com/rhysd/actionlint
+    build actionlint github.com/rhysd/actionlint/cmd/actionlint "-X github.com/rhysd/actionlint.version=$version"
+    ;;
+  ggcr)
+    # An OCI registry on loopback and a client for it: the release pipeline's test pushes
+    # the image and the charts there, as the workflow does to ghcr.io.
+    wrapper_module github.com/google/go-containerregistry
+    build registry github.com/google/go-containerregistry/cmd/registry
+    build crane github.com/google/go-containerregistry/cmd/crane
     ;;
   *)
     echo "install-tool: unknown tool '$tool'" >&2

@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import Client
 
 from tests.testbed.docker import DockerEngine
-from tests.testbed.kind import ROOT
+from tests.testbed.kind import build_images
 from tests.testbed.process import free_port
 
 IMAGES = ("queuefleet", "temporal", "temporal-ui")
@@ -38,28 +38,10 @@ def docker(
     return result
 
 
-def image_tag(name: str) -> str:
-    rule = f"print-tag: ; @$(IMAGE_VERSIONS) hack/images.sh tag {name}"
-    result = subprocess.run(
-        ["make", "--no-print-directory", "-s", "--eval", rule, "print-tag"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
-
-
 @pytest.fixture(scope="module")
 def images(docker_engine: DockerEngine, artifacts: Path) -> dict[str, str]:
     """The images under test, built (or found cached) by `make images`; name -> tag."""
-    log = artifacts / "kind" / "images-make.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        result = subprocess.run(
-            ["make", "--no-print-directory", "images", f"IMAGES={' '.join(IMAGES)}"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=3000, check=False,
-        )  # fmt: skip
-    assert result.returncode == 0, f"make images failed; see {log}"
-    return {name: image_tag(name) for name in IMAGES}
+    return build_images(*IMAGES, log_path=artifacts / "kind" / "images-make.log")
 
 
 @pytest.fixture(scope="module")

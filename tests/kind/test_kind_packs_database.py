@@ -26,7 +26,7 @@ from queuefleet_packs.postgres import pack_database_from
 from queuefleet_packs.saga.activities import SCHEMA as SAGA_SCHEMA
 
 from tests.testbed.docker import DockerEngine
-from tests.testbed.kind import ROOT
+from tests.testbed.kind import build_images
 from tests.testbed.process import free_port
 
 START_TIMEOUT = 90.0
@@ -57,19 +57,7 @@ def docker(
 def image(docker_engine: DockerEngine, artifacts: Path) -> str:
     """The image, built (or found cached) by `make images IMAGES=postgres`."""
     log = artifacts / "kind" / "images-postgres-make.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        built = subprocess.run(
-            ["make", "--no-print-directory", "images", "IMAGES=postgres"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=1800, check=False,
-        )  # fmt: skip
-    assert built.returncode == 0, f"make images failed; see {log}"
-    print_tag = "print-tag: ; @echo $(OFFLINE_POSTGRES_IMAGE)"
-    tag = subprocess.run(
-        ["make", "--no-print-directory", "-s", "--eval", print_tag, "print-tag"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return tag.stdout.strip()
+    return build_images("postgres", log_path=log, timeout=1800)["postgres"]
 
 
 @dataclass(frozen=True)

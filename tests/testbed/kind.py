@@ -178,6 +178,31 @@ def make_variable(name: str, *assignments: str) -> str:
     return result.stdout.strip()
 
 
+def build_images(*names: str, log_path: Path, timeout: float = 3000) -> dict[str, str]:
+    """`make images IMAGES=...`: built from pinned sources, or found cached by tag; name -> tag."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as out:
+        result = subprocess.run(
+            ["make", "--no-print-directory", *_KEEP_VENV, "images", f"IMAGES={' '.join(names)}"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False,
+        )  # fmt: skip
+    if result.returncode != 0:
+        raise TestbedError(f"make images failed; log {log_path}:\n{tail(log_path)}")
+    return {name: image_tag(name) for name in names}
+
+
+def image_tag(name: str) -> str:
+    """The first tag of one of `make images`' images (hack/images.sh tag NAME)."""
+    rule = f"qf-print-tag: ; @$(IMAGE_VERSIONS) hack/images.sh tag {name}"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-s", *_KEEP_VENV, "--eval", rule, "qf-print-tag"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise TestbedError(f"no tag for image {name}: {result.stderr.strip()}")
+    return result.stdout.strip().splitlines()[-1]
+
+
 def new_kind_cluster_name() -> str:
     return f"qf-kind-{uuid.uuid4().hex[:6]}"
 
