@@ -5,6 +5,10 @@ use (configuration, a Temporal client) and returns what it contributes; nothing 
 Registrars come from the `queuefleet.registrars` entry-point group, so a user's package
 installed next to queuefleet registers itself, or from an explicit list of
 `module:attribute` references.
+
+A registrar that owns something beside its activities (an HTTP endpoint, a queue
+consumer) contributes it as a `Service`: the runtime starts each one after the client
+connects and before the worker polls, and stops it (in reverse order) after the drain.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = [
     "Registrar",
     "RegistrarContext",
     "RegistryError",
+    "Service",
     "assemble",
     "discover",
     "serving",
@@ -41,12 +46,29 @@ class RegistrarContext:
     environ: Mapping[str, str] = field(default_factory=dict)  # pack settings, e.g. adapter URLs
 
 
+@runtime_checkable
+class Service(Protocol):
+    """A resource a registrar owns for the worker's lifetime; `name` appears in errors.
+
+    `start` raising stops the worker from starting (one line: the name and the error);
+    `stop` must release everything `start` took and may be called after a failed start.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Contribution:
     """What one registrar adds to its task queue's worker."""
 
     workflows: Sequence[type] = ()
     activities: Sequence[Callable[..., Any]] = ()
+    services: Sequence[Service] = ()  # started before polling, stopped after the drain
 
 
 @runtime_checkable
@@ -95,11 +117,15 @@ def assemble(registrars: Sequence[Registrar], context: RegistrarContext) -> Cont
     """Everything the registrars serving `context.task_queue` contribute, in a stable order."""
     workflows: list[type] = []
     activities: list[Callable[..., Any]] = []
+    services: list[Service] = []
     for registrar in serving(registrars, context.task_queue):
         contribution = registrar.register(context)
         workflows.extend(w for w in contribution.workflows if w not in workflows)
         activities.extend(a for a in contribution.activities if a not in activities)
-    return Contribution(workflows=tuple(workflows), activities=tuple(activities))
+        services.extend(s for s in contribution.services if s not in services)
+    return Contribution(
+        workflows=tuple(workflows), activities=tuple(activities), services=tuple(services)
+    )
 
 
 def _load_reference(reference: str) -> Registrar:

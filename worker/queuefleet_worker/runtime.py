@@ -9,6 +9,10 @@ Life of a worker:
    shutdown through `activity.is_worker_shutdown()` and keep heartbeating), then the
    process exits 0. The pod's terminationGracePeriodSeconds must cover this; see
    `contract.termination_grace_period_seconds`.
+
+Services the registrars contribute (registry.Service) start just before polling (one
+that cannot start stops the worker with a StartupError naming it) and stop after the
+drain, so e.g. a callback endpoint keeps answering while in-flight work finishes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .health import Health
-from .registry import Contribution, Registrar, RegistrarContext, assemble, serving
+from .registry import Contribution, Registrar, RegistrarContext, Service, assemble, serving
 from .settings import WorkerSettings
 from .tracing import Tracing, TracingSettings, start_tracing
 
@@ -197,16 +201,18 @@ async def _run_and_drain(
     except (TypeError, ValueError) as error:
         raise StartupError(f"the Temporal worker rejected its options: {error}") from error
     health.worker = worker
-    run = asyncio.create_task(worker.run(), name="temporal-worker")
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
-    logger.info(
-        "worker starting: task queue %s, namespace %s, %d workflows, %d activities",
-        settings.task_queue,
-        settings.namespace,
-        len(contribution.workflows),
-        len(contribution.activities),
-    )
+    started: list[Service] = []
     try:
+        started = await _start_services(contribution.services)
+        run = asyncio.create_task(worker.run(), name="temporal-worker")
+        logger.info(
+            "worker starting: task queue %s, namespace %s, %d workflows, %d activities",
+            settings.task_queue,
+            settings.namespace,
+            len(contribution.workflows),
+            len(contribution.activities),
+        )
         await asyncio.wait({run, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if run.done():
             failure = run.exception()
@@ -225,8 +231,30 @@ async def _run_and_drain(
         return 0
     finally:
         stopped.cancel()
+        await _stop_services(started)
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _start_services(services: Sequence[Service]) -> list[Service]:
+    started: list[Service] = []
+    for service in services:
+        try:
+            await service.start()
+        except Exception as error:
+            await _stop_services([*started, service])  # what the failed start took, too
+            raise StartupError(f"cannot start {service.name}: {error}") from error
+        started.append(service)
+        logger.info("started %s", service.name)
+    return started
+
+
+async def _stop_services(services: Sequence[Service]) -> None:
+    for service in reversed(services):
+        try:
+            await service.stop()
+        except Exception:  # one service failing to stop must not keep the others running
+            logger.exception("stopping %s failed", service.name)
 
 
 def _activity_executor(

@@ -1,19 +1,28 @@
-"""Shared by the pack tests: a worker built from a registrar, and a local HTTP service."""
+"""Shared by the pack tests: a worker built from a registrar, a local HTTP service, and
+the callback peer (an external system in a process of its own)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from queuefleet_worker.registry import Registrar, RegistrarContext, assemble
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from tests.testbed.process import Process
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def pack_worker(
@@ -119,3 +128,50 @@ def local_service() -> Iterator[LocalService]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+class Peer:
+    """A running `callback_peer`: takes hand-offs and (unless told not to) calls back."""
+
+    def __init__(self, process: Process, port: int) -> None:
+        self.process, self.port = process, port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def lines(self) -> list[str]:
+        return self.process.log_path.read_text().splitlines()
+
+
+def start_peer(workdir: Path, *extra: str) -> Peer:
+    port_file = workdir / f"peer-{uuid.uuid4().hex[:6]}.port"
+    process = Process.start(
+        "callback-peer",
+        [sys.executable, "-m", "tests.temporal.packs.callback_peer", "--port-file", str(port_file),
+         *extra],
+        log_path=workdir / f"{port_file.stem}.log", cwd=ROOT,
+    )  # fmt: skip
+    process.wait_until(lambda: port_file.exists() and port_file.read_text() != "", timeout=20,
+                       what="its port")  # fmt: skip
+    return Peer(process, int(port_file.read_text()))
+
+
+def post_from_another_process(
+    url: str, body: Any, *, sign_with: str | None = None, skew_seconds: int = 0
+) -> tuple[int, Any]:
+    """POST `body` as JSON from a separate Python process; its status and parsed answer.
+
+    With `sign_with`, the body carries the X-Queuefleet-Signature the process computes."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QF_TEST_SIGNING_")}
+    if sign_with is not None:  # by environment, as a real sender keeps its secret
+        env |= {"QF_TEST_SIGNING_SECRET": sign_with, "QF_TEST_SIGNING_SKEW": str(skew_seconds)}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.temporal.packs.callback_peer", "--post", url,
+         body if isinstance(body, str) else json.dumps(body)],
+        capture_output=True, text=True, timeout=30, cwd=ROOT, check=True, env=env,
+    )  # fmt: skip
+    status, _, answer = done.stdout.strip().partition(" ")
+    return int(status), json.loads(answer) if answer else None

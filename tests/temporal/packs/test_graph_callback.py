@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -18,36 +17,10 @@ from queuefleet_packs.graphs.workflows import GraphResult, GraphRunInput, GraphW
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from tests.temporal.packs.helpers import pack_worker
-from tests.testbed.process import Process
+from tests.temporal.packs.helpers import Peer, pack_worker, start_peer
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = secrets.token_hex(16)
-
-
-class Peer:
-    def __init__(self, process: Process, port: int) -> None:
-        self.process, self.port = process, port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def lines(self) -> list[str]:
-        return self.process.log_path.read_text().splitlines()
-
-
-def start_peer(workdir: Path, *extra: str) -> Peer:
-    port_file = workdir / f"peer-{uuid.uuid4().hex[:6]}.port"
-    process = Process.start(
-        "callback-peer",
-        [sys.executable, "-m", "tests.temporal.packs.callback_peer", "--port-file", str(port_file),
-         *extra],
-        log_path=workdir / f"{port_file.stem}.log", cwd=ROOT,
-    )  # fmt: skip
-    process.wait_until(lambda: port_file.exists() and port_file.read_text() != "", timeout=20,
-                       what="its port")  # fmt: skip
-    return Peer(process, int(port_file.read_text()))
 
 
 @pytest.fixture
@@ -108,7 +81,7 @@ async def test_the_external_process_completes_the_node_once(
     # a tampered token is refused; the real one completes; a repeat changes nothing
     assert lines == [
         "handoff charge",
-        "callback tampered 403",
+        "callback tampered 401",
         "callback first 200",
         "callback repeated 200",
     ]

@@ -181,6 +181,16 @@ def test_ai_settings() -> None:
             "QUEUEFLEET_GRAPHS_CALLBACK_SECRET must hold at least 16 characters when callbacks "
             "are on",
         ),
+        (
+            {"QUEUEFLEET_GRAPHS_CALLBACK_LISTEN": "8088",
+             "QUEUEFLEET_GRAPHS_CALLBACK_SECRET": "s" * 16},
+            "QUEUEFLEET_GRAPHS_CALLBACK_LISTEN must be host:port, got '8088'",
+        ),
+        (
+            {"QUEUEFLEET_GRAPHS_CALLBACK_LISTEN": "0.0.0.0:99999",
+             "QUEUEFLEET_GRAPHS_CALLBACK_SECRET": "s" * 16},
+            "QUEUEFLEET_GRAPHS_CALLBACK_LISTEN must be host:port, got '0.0.0.0:99999'",
+        ),
     ],
 )  # fmt: skip
 def test_callback_settings_errors_name_the_variable(environ: dict[str, str], message: str) -> None:

@@ -355,3 +355,25 @@ def test_validator_never_crashes_on_arbitrary_json(raw: Any) -> None:
         except GraphError as error:
             problems = error.problems
         assert problems
+
+
+def _node_types(graph: dict[str, Any]) -> set[str]:
+    found = set()
+    for node in graph.get("nodes", []):
+        found.add(node.get("type"))
+        if isinstance(node.get("graph"), dict):  # an inline child graph
+            found |= _node_types(node["graph"])
+    return found
+
+
+def test_every_node_type_has_an_example_that_graph_validate_accepts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from queuefleet_worker.cli import main
+
+    covered: set[str] = set()
+    for path in EXAMPLES:
+        assert main(["graph", "validate", str(path)]) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out.startswith(f"{path}: valid graph ")
+        covered |= _node_types(json.loads(path.read_text()))
+    assert set(NODE_TYPES) - covered == set()

@@ -5,7 +5,9 @@ validates before storing and prints the version; `run-stored NAME` runs a stored
 (the latest unless `--version`), and the run's workflow id and memo name the version it
 pinned. `triggers` follows the events
 table and starts the bound graphs until SIGTERM; several may run at once (each event still
-starts one run, its workflow id being derived from the event id).
+starts one run, its workflow id being derived from the event id). With `--listen
+HOST:PORT` it also takes events over HTTP (`POST /triggers/<entity type>`, signed with
+`QUEUEFLEET_GRAPHS_TRIGGER_SECRET[_FILE]`; see graphs/http_trigger.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import argparse
 import asyncio
 import os
 import uuid
-from typing import Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 from queuefleet_worker.cli import CommandError
 
@@ -26,6 +29,9 @@ from .common import (
     print_json,
     run_async,
 )
+
+if TYPE_CHECKING:
+    from queuefleet_packs.graphs.http_trigger import TriggerSecret
 
 __all__ = ["ACTIONS", "ENV_STORE_DATABASE", "add_store_actions", "run_store_action"]
 
@@ -58,6 +64,11 @@ def add_store_actions(actions: Any) -> None:
         "triggers",
         help="start the bound graph for every entity event (LISTEN/NOTIFY) until stopped",
     )
+    triggers.add_argument(
+        "--listen", metavar="HOST:PORT",
+        help="also take events as signed POST /triggers/<entity type> here "
+        "(env QUEUEFLEET_GRAPHS_TRIGGER_LISTEN; port 0 picks a free one)",
+    )  # fmt: skip
     add_connection_arguments(triggers)
     for parser in (put, get, run, bind, triggers, actions.choices["list"]):
         parser.add_argument("--database", help=f"libpq URI (default: ${ENV_STORE_DATABASE})")
@@ -109,8 +120,19 @@ async def _run(args: argparse.Namespace, uri: str) -> int:
 async def _follow_events(args: argparse.Namespace, store: Any) -> None:
     import signal
 
+    from queuefleet_packs.graphs.http_trigger import ENV_TRIGGER_LISTEN, TRIGGER_PATH, HttpTrigger
+    from queuefleet_packs.graphs.listener import ListenError, parse_listen
     from queuefleet_packs.graphs.store import EventTrigger
 
+    listen = args.listen or os.environ.get(ENV_TRIGGER_LISTEN, "")
+    setting = "--listen" if args.listen else ENV_TRIGGER_LISTEN
+    address = None
+    if listen:  # checked before anything connects
+        try:
+            address = parse_listen(listen, setting)
+        except ListenError as error:
+            raise CommandError(str(error)) from None
+        secret = _trigger_secret()
     client = await connect(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,8 +141,41 @@ async def _follow_events(args: argparse.Namespace, store: Any) -> None:
     trigger = EventTrigger(
         store, client, on_event=lambda event: print(f"event {event}", flush=True)
     )
+    http = None
+    if address is not None:
+        host, port = address
+        http = HttpTrigger(store, client, secret, host=host, port=port, setting=setting)
+        try:
+            await http.start()
+        except ListenError as error:
+            raise CommandError(str(error)) from None
+        print(f"taking events at {http.url}{TRIGGER_PATH}<entity type>", flush=True)
     print("following entity events; Ctrl-C stops", flush=True)
-    await trigger.run(stop)
+    try:
+        await trigger.run(stop)
+    finally:
+        if http is not None:
+            await http.stop()
+
+
+def _trigger_secret() -> TriggerSecret:
+    from queuefleet_packs.graphs.http_trigger import ENV_TRIGGER_SECRET, TriggerSecret
+
+    value = os.environ.get(ENV_TRIGGER_SECRET, "")
+    path = os.environ.get(f"{ENV_TRIGGER_SECRET}_FILE", "")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise CommandError(
+                f"{ENV_TRIGGER_SECRET}_FILE: cannot read {path!r}: {error.strerror}"
+            ) from None
+    if len(value) < 16:
+        raise CommandError(
+            f"taking events over HTTP needs {ENV_TRIGGER_SECRET} (or {ENV_TRIGGER_SECRET}_FILE) "
+            "with at least 16 characters"
+        )
+    return TriggerSecret(value.encode())
 
 
 async def _run_stored(args: argparse.Namespace, store: Any, graph_input: Any, asdict: Any) -> int:

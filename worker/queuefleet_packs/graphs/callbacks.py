@@ -8,9 +8,10 @@ token and completes (or fails) exactly that activity through the Temporal client
 
 The token is the activity's Temporal task token with an HMAC-SHA256 over it (key:
 `QUEUEFLEET_GRAPHS_CALLBACK_SECRET`), so it is bound to one activity attempt and cannot
-be forged or moved to another; a callback repeated after completion is answered as
-already done and changes nothing. When no callback arrives within the node's
-`timeout_seconds`, the activity times out and the node fails with its name.
+be forged or moved to another (a forged one is answered 401). A callback repeated after
+completion changes nothing: 200 "already completed" from the worker that completed it,
+409 from any other. When no callback arrives within the node's `timeout_seconds`, the
+activity times out and the node fails with its name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,6 +31,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from .activities import GraphActivities, HttpRequest
+from .listener import Listener, ListenError, parse_listen
 
 __all__ = [
     "CALLBACK_ACTIVITY",
@@ -38,9 +41,12 @@ __all__ = [
     "CallbackActivities",
     "CallbackReceiver",
     "CallbackRequest",
+    "CallbackSettingsError",
     "CallbackTokens",
+    "Callbacks",
     "InvalidTokenError",
     "callback_request",
+    "callbacks_from",
 ]
 
 CALLBACK_ACTIVITY: Final = "graphs.await_callback"
@@ -50,6 +56,7 @@ ENV_CALLBACK_LISTEN: Final = "QUEUEFLEET_GRAPHS_CALLBACK_LISTEN"  # host:port to
 CALLBACK_PATH: Final = "/callbacks/"
 _MAC_CONTEXT: Final = b"queuefleet-callback-v1:"
 _MAX_CALLBACK_BYTES: Final = 1024 * 1024
+_REMEMBERED_COMPLETIONS: Final = 100_000  # repeats beyond these still change nothing (409)
 
 
 class InvalidTokenError(ValueError):
@@ -128,33 +135,47 @@ class CallbackActivities:
 
 
 class CallbackReceiver:
-    """The worker's callback endpoint: `POST /callbacks/<token>` completes one activity."""
+    """The worker's callback endpoint: `POST /callbacks/<token>` completes one activity.
 
-    def __init__(self, client: Client, tokens: CallbackTokens, *, host: str, port: int) -> None:
+    A registry Service: the worker starts it before polling and stops it after the drain.
+    Any worker sharing the secret can complete any token (completion goes through
+    Temporal), so a callback outlives the replica that handed the token out.
+    """
+
+    def __init__(
+        self, client: Client, tokens: CallbackTokens, *, host: str, port: int,
+        setting: str = ENV_CALLBACK_LISTEN,
+    ) -> None:  # fmt: skip
         self.client = client
         self.tokens = tokens
-        self.host, self.port = host, port
-        self._completed: set[bytes] = set()  # digests of tokens already completed here
-        self._runner: Any = None
+        self.listener = Listener(self._app, host=host, port=port, setting=setting)
+        # digests of tokens completed here, oldest first; bounded, as a worker runs for weeks
+        self._completed: OrderedDict[bytes, None] = OrderedDict()
+
+    @property
+    def name(self) -> str:
+        return "the graphs callback endpoint"
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def url(self) -> str:
+        return self.listener.url
 
     async def start(self) -> None:
+        await self.listener.start()
+
+    async def stop(self) -> None:
+        await self.listener.stop()
+
+    def _app(self) -> Any:
         from aiohttp import web
 
         app = web.Application(client_max_size=_MAX_CALLBACK_BYTES)
         app.router.add_post(CALLBACK_PATH + "{token}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:  # a free port was asked for: report the one bound
-            server = getattr(site, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            self.port = int(sockets[0].getsockname()[1]) if sockets else 0
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        return app
 
     async def _handle(self, request: Any) -> Any:
         from aiohttp import web
@@ -164,7 +185,7 @@ class CallbackReceiver:
         try:
             task_token = self.tokens.verify(token)
         except InvalidTokenError as error:
-            return web.json_response({"error": str(error)}, status=403)
+            return web.json_response({"error": str(error)}, status=401)
         digest = hashlib.sha256(task_token).digest()
         if digest in self._completed:
             return web.json_response({"status": "already completed"})
@@ -187,12 +208,18 @@ class CallbackReceiver:
                 await handle.complete({"result": body["result"]})
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
+                # completed through another replica, timed out or cancelled: nothing changes
                 return web.json_response(
                     {"error": "the activity is no longer waiting (completed, timed out or "
-                     "cancelled)"}, status=410,
+                     "cancelled)"}, status=409,
                 )  # fmt: skip
-            raise
-        self._completed.add(digest)
+            # Temporal did not take it: the activity still waits, the sender should retry
+            return web.json_response(
+                {"error": f"not completed yet, retry: {error.message[:200]}"}, status=503
+            )
+        self._completed[digest] = None
+        if len(self._completed) > _REMEMBERED_COMPLETIONS:
+            self._completed.popitem(last=False)
         return web.json_response({"status": "completed"})
 
 
@@ -216,13 +243,20 @@ class CallbackSettingsError(ValueError):
     """A `QUEUEFLEET_GRAPHS_CALLBACK_*` variable is malformed; the message names it."""
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    activities: CallbackActivities
+    receiver: CallbackReceiver | None  # the endpoint, when this worker serves one
+
+
 def callbacks_from(
     environ: Mapping[str, str], client: Client | None, http: GraphActivities
-) -> CallbackActivities:
+) -> Callbacks:
     """The callback node's activity; with QUEUEFLEET_GRAPHS_CALLBACK_LISTEN also the endpoint.
 
-    The endpoint is started on the worker's event loop while the worker is assembled (the
-    registry offers no later hook) and lives as long as the worker process.
+    The endpoint is not started here: the registrar contributes it as a Service, which the
+    worker runtime starts before polling and stops after the drain. Without a client (a
+    registrar only being checked) the settings are checked and no endpoint is built.
     """
     secret = environ.get(ENV_CALLBACK_SECRET, "")
     public_url = environ.get(ENV_CALLBACK_URL, "").strip()
@@ -236,22 +270,13 @@ def callbacks_from(
             f"{ENV_CALLBACK_SECRET} must hold at least 16 characters when callbacks are on"
         )
     tokens = CallbackTokens(secret.encode()) if secret else None
-    if listen and client is not None:
-        import asyncio
-
-        host, _, port = listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise CallbackSettingsError(f"{ENV_CALLBACK_LISTEN} must be host:port, got {listen!r}")
-        assert tokens is not None
-        receiver = CallbackReceiver(client, tokens, host=host.strip("[]"), port=int(port))
+    receiver = None
+    if listen:
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise CallbackSettingsError(
-                f"{ENV_CALLBACK_LISTEN} is set, but the worker is assembled outside its loop"
-            ) from None
-        _RECEIVERS.append(loop.create_task(receiver.start(), name="graphs-callback-endpoint"))
-    return CallbackActivities(tokens=tokens, public_url=public_url, http=http)
-
-
-_RECEIVERS: list[Any] = []  # keeps the start tasks referenced until they finish
+            host, port = parse_listen(listen, ENV_CALLBACK_LISTEN)
+        except ListenError as error:
+            raise CallbackSettingsError(str(error)) from None
+        if client is not None and tokens is not None:
+            receiver = CallbackReceiver(client, tokens, host=host, port=port)
+    activities = CallbackActivities(tokens=tokens, public_url=public_url, http=http)
+    return Callbacks(activities, receiver)

@@ -92,8 +92,9 @@ class GraphsRegistrar:
                 activities.deliver_webhook,
                 databases.database_query,
                 ai.ai_chat,
-                callbacks.await_callback,
+                callbacks.activities.await_callback,
             ),
+            services=(callbacks.receiver,) if callbacks.receiver is not None else (),
         )
 
 

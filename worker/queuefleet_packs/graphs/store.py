@@ -5,7 +5,8 @@ putting the same definition again keeps its version). `graph_triggers` binds an 
 type to a graph, pinned to a version or following the latest. `entity_events` receives
 events; an insert notifies channel `queuefleet_entity_events`, and `EventTrigger` starts
 the bound graph with the event as input under the workflow id `event-<event id>`, so an
-event starts at most one run however often it is delivered or replayed.
+event starts at most one run however often it is delivered or replayed. The HTTP trigger
+(http_trigger.py) records POSTed events in the same table with `record_event`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from .validator import parse_graph
 __all__ = [
     "CHANNEL",
     "SCHEMA",
+    "EventConflictError",
     "EventTrigger",
     "GraphStore",
     "GraphStoreError",
+    "RecordedEvent",
     "StoredGraph",
     "event_workflow_id",
+    "is_bound",
+    "record_event",
 ]
 
 CHANNEL: Final = "queuefleet_entity_events"
@@ -177,6 +182,49 @@ class GraphStore:
                 "task_queue = EXCLUDED.task_queue",
                 [entity_type, graph, version, task_queue],
             )
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    event_id: str
+    new: bool  # False: the id was known and its entity type and payload are the same
+
+
+class EventConflictError(GraphStoreError):
+    """An event id arrived again with another entity type or payload."""
+
+
+async def record_event(
+    store: GraphStore, event_id: str, entity_type: str, payload: Any
+) -> RecordedEvent:
+    """Insert an event (notifying the followers); the same event again is not an error."""
+    from psycopg.types.json import Jsonb
+
+    async with await store._connect() as conn, conn.transaction():
+        cursor = await conn.execute(
+            "INSERT INTO entity_events (event_id, entity_type, payload) VALUES (%s, %s, %s) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            [event_id, entity_type, Jsonb(payload)],
+        )
+        if await cursor.fetchone() is not None:
+            return RecordedEvent(event_id, new=True)
+        cursor = await conn.execute(
+            "SELECT entity_type, payload FROM entity_events WHERE event_id = %s", [event_id]
+        )
+        known = await cursor.fetchone()
+    if known is None or (known[0], known[1]) != (entity_type, payload):
+        raise EventConflictError(
+            f"event {event_id!r} was already received with another entity type or payload"
+        )
+    return RecordedEvent(event_id, new=False)
+
+
+async def is_bound(store: GraphStore, entity_type: str) -> bool:
+    async with await store._connect() as conn:
+        cursor = await conn.execute(
+            "SELECT 1 FROM graph_triggers WHERE entity_type = %s", [entity_type]
+        )
+        return await cursor.fetchone() is not None
 
 
 class EventTrigger:

@@ -84,6 +84,8 @@ _OPTION_FIELDS: Final = {
     "max_child_depth": (0, MAX_CHILD_DEPTH),
 }
 _MAX_SECONDS: Final = 366 * 24 * 3600
+# Attempts a node's retry policy may ask for; 0 (Temporal's "unlimited") is refused.
+MAX_ATTEMPTS: Final = 100
 # A whole graph document (inline child graphs included) and each node field may nest this
 # deep; JSON encoders and the renderer recurse, so depth is bounded before anything else.
 MAX_DOCUMENT_DEPTH: Final = 100
@@ -624,9 +626,11 @@ def _check_retry(label: str, retry: Any, problems: list[str]) -> None:
             f"{label}: unknown retry field {key!r} (expected {', '.join(sorted(_RETRY_FIELDS))})"
         )
     attempts = retry.get("maximum_attempts", 1)
-    if not _is_int(attempts) or not 0 <= attempts <= 100:
+    # Temporal reads 0 as "retry forever": a graph may not hold a node (and its run) open
+    if not _is_int(attempts) or not 1 <= attempts <= MAX_ATTEMPTS:
         problems.append(
-            f"{label}: 'retry.maximum_attempts' must be an integer from 0 (unlimited) to 100"
+            f"{label}: 'retry.maximum_attempts' must be an integer from 1 to {MAX_ATTEMPTS} "
+            "(0, unlimited in Temporal, is refused)"
         )
     for key in ("initial_interval_seconds", "maximum_interval_seconds"):
         if key in retry and (not _is_number(retry[key]) or not 0 < retry[key] <= _MAX_SECONDS):
