@@ -448,8 +448,24 @@ $(ACTIONLINT):
 	@hack/require.sh go
 	hack/install-tool.sh actionlint $(ACTIONLINT_VERSION) >/dev/null
 
+# Every file derived from another, in the order they derive: the CRD's generated blocks
+# (reserved env, Kubernetes schemas), the chart's copies, schema and values table, the
+# README's CRD reference, the dashboards and alert rules.
+GENERATORS := "-m queuefleet_operator.crdgen" "hack/chart-sync.py" "hack/crd-reference.py" \
+	"-m observability.generate"
+
+.PHONY: generate
+generate: venv ## Regenerate every derived file (CRD blocks, chart copies and schema, README reference, dashboards).
+	for generator in $(GENERATORS); do $(BIN)/python $$generator; done
+
+.PHONY: verify
+verify: venv ## Fail, naming the file, when `make generate` would change anything (part of `make lint`).
+	@stale=0; for generator in $(GENERATORS); do \
+	  $(BIN)/python $$generator --check || stale=1; done; \
+	if [ $$stale = 1 ]; then echo "verify: derived files are stale; run \`make generate\`" >&2; exit 1; fi
+
 .PHONY: lint
-lint: venv $(ACTIONLINT) ## ruff (lint + format check), mypy, shellcheck, hadolint, actionlint.
+lint: venv $(ACTIONLINT) verify ## ruff (lint + format check), mypy, shellcheck, hadolint, actionlint, verify.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

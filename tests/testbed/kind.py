@@ -282,7 +282,13 @@ def bring_up(
         run_make("images", log_path=workdir / "make.log", env=env, timeout=_IMAGES_TIMEOUT)
         timings.add("images (make images)", time.monotonic() - started)
     started = time.monotonic()
-    lines = kind_release.make("dev-bounce")
+    try:
+        lines = kind_release.make("dev-bounce")
+    except TestbedError:
+        # The caller deletes the half-made cluster; keep what it looked like first.
+        with contextlib.suppress(TestbedError, subprocess.TimeoutExpired, OSError):
+            dump_state(kind_release)
+        raise
     bounce = phases_from_lines(lines, started, time.monotonic())
     for phase, seconds in bounce.seconds.items():
         timings.add(phase, seconds)
@@ -295,6 +301,7 @@ def dump_state(release: KindRelease) -> None:
         for args in (
             ("get", "nodes,pods,services,deployments,workflowqueues", "-A", "-o", "wide"),
             ("get", "events", "-A", "--sort-by=.lastTimestamp"),
+            ("describe", "pods", "-A"),
         ):
             result = release.kubectl(*args, check=False, timeout=30)
             out.write(f"$ kubectl {' '.join(args)}\n{result.stdout}{result.stderr}\n")
