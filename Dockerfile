@@ -25,6 +25,7 @@ RUN if [ -n "$PIP_EXTRA_CA_CERTS" ]; then \
  && python3 -m venv /opt/queuefleet \
  && /opt/queuefleet/bin/pip install --quiet --no-deps --require-hashes -r requirements/image.lock
 COPY pyproject.toml README.md ./
+COPY cli/ cli/
 COPY worker/ worker/
 COPY operator/ operator/
 RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \

@@ -192,7 +192,7 @@ async def drain_time(
     processes = [
         Process.start(
             f"worker-{index}",
-            [sys.executable, "-m", "queuefleet_worker.cli", "worker"],
+            [sys.executable, "-m", "queuefleet_cli", "worker"],
             log_path=e2e.artifacts / "bench-scale" / "drain" / f"{task_queue}-{index}.log",
             env={
                 **env,

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     import kopf
     from prometheus_client import start_http_server
-    from queuefleet_worker.cli import CommandError
+    from queuefleet_cli.errors import CommandError
 
     from .backlog import BacklogReader
     from .config import ConfigError, OperatorConfig
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _host_port(value: str, flag: str) -> tuple[str, int | None]:
-    from queuefleet_worker.cli import CommandError
+    from queuefleet_cli.errors import CommandError
 
     if not value:
         return "", None

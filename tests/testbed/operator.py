@@ -27,6 +27,7 @@ class OperatorOptions:
     peering: str | None = None
     priority: int | None = None
     workers: int | None = None  # --workers; None keeps the operator's default
+    extra_args: Sequence[str] = ()  # more `queuefleet operator` flags, e.g. policy settings
 
 
 def start_operator(
@@ -43,7 +44,7 @@ def start_operator(
     if options.workers is not None:
         peering += ["--workers", str(options.workers)]
     argv = [
-        sys.executable, *options.python_args, "-m", "queuefleet_worker.cli", "operator",
+        sys.executable, *options.python_args, "-m", "queuefleet_cli", "operator",
         *peering,
         "--namespace", options.namespace,
         "--temporal-address", options.temporal_address,
@@ -54,6 +55,7 @@ def start_operator(
         "--liveness", f"http://127.0.0.1:{liveness}/healthz",
         "--metrics-address", f"127.0.0.1:{metrics}",
         "--log-format", options.log_format,
+        *options.extra_args,
     ]  # fmt: skip
     process = Process.start("operator", argv, log_path=log_path, env=cluster.env, cwd=cwd)
     process.wait_until(

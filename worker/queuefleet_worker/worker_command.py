@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .cli import CommandError
+    from queuefleet_cli.errors import CommandError
+
     from .logs import configure_logging
     from .registry import RegistryError, discover, serving
     from .runtime import StartupError, WorkerPlan, run_worker

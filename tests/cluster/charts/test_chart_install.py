@@ -425,7 +425,7 @@ def _operator_command(
     ]
     args += ["--log-format=plain", "--temporal-timeout=1"]
     config = rendered.one("ConfigMap", f"{RELEASE}-queuefleet-operator")["data"]
-    return [sys.executable, "-m", "queuefleet_worker.cli", *args], dict(config)
+    return [sys.executable, "-m", "queuefleet_cli", *args], dict(config)
 
 
 @pytest.mark.parametrize("scope", ["cluster", "namespaces"])

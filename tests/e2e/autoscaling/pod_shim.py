@@ -92,7 +92,7 @@ class PodShim:
         name = f"{self.deployment}-{self.started_total}"
         return Process.start(
             name,
-            [sys.executable, "-m", "queuefleet_worker.cli", "worker"],
+            [sys.executable, "-m", "queuefleet_cli", "worker"],
             log_path=self.log_dir / f"{name}.log",
             env=env,
             cwd=REPO,

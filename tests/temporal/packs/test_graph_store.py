@@ -13,9 +13,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from queuefleet_cli.main import main
 from queuefleet_packs.graphs.registrar import GraphsRegistrar
 from queuefleet_packs.graphs.store import EventTrigger, GraphStore, event_workflow_id
-from queuefleet_worker.cli import main
 from temporalio.client import Client
 
 from tests.temporal.packs.helpers import pack_worker

@@ -8,9 +8,9 @@ import hmac
 from pathlib import Path
 
 import pytest
+from queuefleet_cli.main import main
 from queuefleet_packs.graphs.http_trigger import TriggerSecret, _event_problem
 from queuefleet_packs.graphs.listener import ListenError, parse_listen
-from queuefleet_worker.cli import main
 
 KEY = "k" * 32
 NOW = 1_800_000_000

@@ -369,7 +369,7 @@ def _node_types(graph: dict[str, Any]) -> set[str]:
 def test_every_node_type_has_an_example_that_graph_validate_accepts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from queuefleet_worker.cli import main
+    from queuefleet_cli.main import main
 
     covered: set[str] = set()
     for path in EXAMPLES:

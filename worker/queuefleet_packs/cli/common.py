@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 from .errors import explain, first_line
 

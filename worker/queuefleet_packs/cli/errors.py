@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -6,7 +6,7 @@ import argparse
 import uuid
 from typing import Any
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 from .common import PACKS, add_connection_arguments, connect, load_document, print_json, run_async
 from .graph_store import ACTIONS as STORE_ACTIONS

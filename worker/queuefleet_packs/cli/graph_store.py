@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 from .common import (
     PACKS,

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 from .common import PACKS, add_connection_arguments, connect, connection_target, run_async
 from .errors import explain, first_line

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 __all__ = [
     "OUTPUT_FORMATS",

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from queuefleet_worker.cli import CommandError
+from queuefleet_cli.errors import CommandError
 
 from .common import PACKS, add_connection_arguments, connect, run_async
 from .errors import require_poller

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from .errors import CommandError
+
 # name -> (module, one-line help). The module provides add_arguments() and run().
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("queuefleet_worker.worker_command", "run the worker for one task queue"),
@@ -24,10 +26,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "load": ("queuefleet_packs.cli.load", "start N workflows, C at a time; report latency"),
     "graph": ("queuefleet_packs.cli.graph", "validate or run a workflow graph file"),
 }
-
-
-class CommandError(Exception):
-    """A user mistake or an unmet precondition: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
