@@ -161,4 +161,5 @@ case "$tool" in
 esac
 
 touch "$stamp"
+log "built in $SECONDS s"
 echo "$dest"
