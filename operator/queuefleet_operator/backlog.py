@@ -4,17 +4,24 @@ One client per (address, namespace, credentials), shared by every queue that use
 every call is bounded by a timeout. A queue's backlog is the sum over the selected queue
 types — the same number KEDA's temporal scaler scales on. `BacklogMonitor` does one
 queue's read: its credentials from Secrets, the read, the cache entry and the gauges.
+
+Secrets are read only for what `connection.resolve` allows (a TemporalConnection's, or
+inline ones the operator was told to accept); a queue it refuses is not read at all. Key
+material never enters a repr, a log line or a status message: the dataclasses holding it
+leave it out of their repr, and errors name the Secret, never its content.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .kube import KubeError
 from .observed import BacklogReading, TemporalCheck
 
 if TYPE_CHECKING:
@@ -25,14 +32,46 @@ if TYPE_CHECKING:
     from .reconciler import Blocking
     from .spec import WorkflowQueueSpec
 
-__all__ = ["BacklogMonitor", "BacklogQuery", "BacklogReader", "TLSMaterial", "supersedes"]
+__all__ = [
+    "BacklogMonitor",
+    "BacklogQuery",
+    "BacklogReader",
+    "SecretUnreadable",
+    "TLSMaterial",
+    "supersedes",
+]
+
+
+class SecretUnreadable(RuntimeError):
+    """A credentials Secret could not be read; the message names it and what to do."""
+
+
+def _read_secret(
+    kube: KubeApi, connection: str | None, namespace: str, name: str, key: str
+) -> bytes:
+    """One key of a Secret, or SecretUnreadable saying why (forbidden, missing, unreachable)."""
+    via = f"TemporalConnection {connection!r}" if connection else "spec.temporal"
+    try:
+        return kube.read_secret_value(namespace, name, key)
+    except KubeError as error:
+        if error.status == 403:
+            raise SecretUnreadable(
+                f"the operator may not read Secret {namespace}/{name} (named by {via}): "
+                f"forbidden; grant it `get` on Secrets in namespace {namespace} (the chart: "
+                "operator.secretNamespaces)"
+            ) from error
+        if error.status == 404:
+            raise SecretUnreadable(f"{error} (named by {via})") from error
+        raise SecretUnreadable(
+            f"cannot read Secret {namespace}/{name} (named by {via}): {error}"
+        ) from error
 
 
 @dataclass(frozen=True, kw_only=True)
 class TLSMaterial:
-    client_cert: bytes | None = None
-    client_key: bytes | None = None
-    server_ca: bytes | None = None
+    client_cert: bytes | None = field(default=None, repr=False)
+    client_key: bytes | None = field(default=None, repr=False)
+    server_ca: bytes | None = field(default=None, repr=False)
     server_name: str | None = None
 
 
@@ -43,11 +82,18 @@ class BacklogQuery:
     task_queue: str
     queue_types: tuple[str, ...]
     tls: TLSMaterial | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
     def client_key(self) -> tuple[str, str, str]:
         """Identifies the connection; secrets enter only as a digest."""
-        digest = hashlib.sha256(repr((self.tls, self.api_key)).encode()).hexdigest()
+        tls = self.tls
+        parts = (
+            (tls.client_cert, tls.client_key, tls.server_ca, tls.server_name)
+            if tls is not None
+            else None,
+            self.api_key,
+        )
+        digest = hashlib.sha256(repr(parts).encode()).hexdigest()
         return (self.address, self.namespace, digest)
 
 
@@ -186,26 +232,26 @@ class BacklogMonitor:
         self._clock = clock
 
     async def refresh(self, key: QueueKey) -> None:
-        from .kube import KubeError
+        from .connection import Refusal, resolve
         from .spec import SpecError, parse_spec
 
         state = self._cache.queue(key)
         if state is None:
             return  # deleted meanwhile
         try:
-            spec = parse_spec(state.body.get("spec") or {})
+            parsed = parse_spec(state.body.get("spec") or {})
         except SpecError:
             return  # the reconcile pass reports the spec problem
+        spec = resolve(key[0], parsed, self._cache.connection, self._config)
+        if isinstance(spec, Refusal):
+            return  # the reconcile pass says why; nothing is read or dialled for it
         now = self._clock()
         try:
             query = await self._query(key[0], spec)
-        except KubeError as error:
+        except SecretUnreadable as error:
             self._metrics.errors.labels(operation="secret").inc()
             state.temporal = TemporalCheck(
-                reachable=False,
-                checked_at=now,
-                error=f"cannot read the credentials Secret: {error}",
-                secret_problem=True,
+                reachable=False, checked_at=now, error=str(error), secret_problem=True
             )
             return
         if query is None:
@@ -241,7 +287,7 @@ class BacklogMonitor:
         address = spec.temporal.address or self._config.temporal_address
         if not address:
             return None
-        read = self._kube.read_secret_value
+        read = functools.partial(_read_secret, self._kube, spec.temporal.connection_ref)
         tls: TLSMaterial | None = None
         temporal = spec.temporal
         if temporal.tls is not None and temporal.tls.enabled:

@@ -1,4 +1,5 @@
-"""What the watches told us: WorkflowQueues, their children, which optional CRDs exist.
+"""What the watches told us: WorkflowQueues, their children, TemporalConnections, which
+optional CRDs exist.
 
 Fed by kopf's watch events (and `prime` at startup), read by the reconciler, so observing
 costs no API calls. Each method that takes an event says whether it calls for a pass; the
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import constants
-from .kube import KubeApi
+from .connection import referenced
+from .kube import KubeApi, KubeError
 from .observed import (
     Applied,
     BacklogReading,
@@ -75,6 +77,7 @@ class Cache:
         self._crds: set[str] = set()
         # Only worker pods with a failure are kept: a few per broken queue, none when healthy.
         self._pod_failures: dict[QueueKey, dict[str, WorkerFailure]] = {}
+        self._connections: dict[QueueKey, Mapping[str, Any]] = {}  # (namespace, name) -> body
 
     # ---- WorkflowQueues ---------------------------------------------------------------------
 
@@ -212,6 +215,29 @@ class Cache:
         if state is not None:
             state.applied.pop(kind, None)
 
+    # ---- TemporalConnections ----------------------------------------------------------------
+
+    def connection_seen(self, event_type: str | None, body: Mapping[str, Any]) -> list[QueueKey]:
+        """Record a TemporalConnection; the queues that reference it when its spec changed."""
+        key = key_of(body)
+        before = self._connections.get(key)
+        if event_type == "DELETED":
+            self._connections.pop(key, None)
+            changed = before is not None
+        else:
+            self._connections[key] = body
+            changed = before is None or before.get("spec") != body.get("spec")
+        if not changed:
+            return []
+        return [
+            queue
+            for queue, state in self._queues.items()
+            if queue[0] == key[0] and state.body and referenced(state.body) == key[1]
+        ]
+
+    def connection(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._connections.get((namespace, name))
+
     # ---- optional CRDs ----------------------------------------------------------------------
 
     def crd_seen(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
@@ -246,6 +272,18 @@ class Cache:
         for name in OPTIONAL_CRDS:
             if kube.crd_established(name):
                 self._crds.add(name)
+        # Before the first pass, or a queue would briefly report its connection missing.
+        for namespace in namespaces or (None,):
+            try:
+                found = kube.list_children(
+                    constants.TEMPORAL_CONNECTION, label_selector="", namespace=namespace
+                )
+            except KubeError as error:
+                if error.status != 404:  # 404: its CRD is not installed (yet)
+                    raise
+                found = []
+            for body in found:
+                self._connections[key_of(body)] = body
         selector = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
         for kind in constants.CHILD_KINDS:
             if kind.group == "keda.sh" and not self.keda_installed:

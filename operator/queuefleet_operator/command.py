@@ -46,6 +46,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="worker image (env QUEUEFLEET_OPERATOR_WORKER_IMAGE)",
     )
+    monitoring = parser.add_argument_group("monitoring")
+    monitoring.add_argument(
+        "--pod-monitor-labels",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_POD_MONITOR_LABELS", ""),
+        metavar="KEY=VALUE,...",
+        help="extra labels of every worker PodMonitor, e.g. release=kube-prometheus-stack for "
+        "that stack's default selector (env QUEUEFLEET_OPERATOR_POD_MONITOR_LABELS)",
+    )
+    trust = parser.add_argument_group("what a WorkflowQueue may use (see docs/operator.md)")
+    trust.add_argument(
+        "--allow-inline-credentials",
+        action="store_true",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_ALLOW_INLINE_CREDENTIALS") == "true",
+        help="deprecated, for one release: accept TLS and API-key Secrets named in a "
+        "WorkflowQueue itself rather than in a TemporalConnection "
+        "(env QUEUEFLEET_OPERATOR_ALLOW_INLINE_CREDENTIALS=true)",
+    )
+    trust.add_argument(
+        "--allowed-temporal-address",
+        action="append",
+        default=[
+            a
+            for a in os.environ.get("QUEUEFLEET_OPERATOR_ALLOWED_TEMPORAL_ADDRESSES", "").split(",")
+            if a
+        ],
+        metavar="HOST:PORT",
+        help="an address spec.temporal.address may name (repeatable; default: any; env "
+        "QUEUEFLEET_OPERATOR_ALLOWED_TEMPORAL_ADDRESSES, comma-separated)",
+    )
+    _add_worker_pod_arguments(parser)
     timing = parser.add_argument_group("timing")
     timing.add_argument(
         "--sync-interval",
@@ -107,6 +137,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runtime.add_argument("--verbose", action="store_true", help="debug logging")
 
 
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _add_worker_pod_arguments(parser: argparse.ArgumentParser) -> None:
+    pods = parser.add_argument_group("every worker pod, and what a WorkflowQueue may name")
+    pods.add_argument(
+        "--worker-image-pull-secret",
+        action="append",
+        default=_env_list("QUEUEFLEET_OPERATOR_WORKER_IMAGE_PULL_SECRETS"),
+        metavar="NAME",
+        help="imagePullSecret of every worker pod, in the queue's namespace (repeatable; env "
+        "QUEUEFLEET_OPERATOR_WORKER_IMAGE_PULL_SECRETS, comma-separated)",
+    )
+    pods.add_argument(
+        "--worker-pod-labels",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_WORKER_POD_LABELS", ""),
+        metavar="KEY=VALUE,...",
+        help="labels of every worker pod (env QUEUEFLEET_OPERATOR_WORKER_POD_LABELS)",
+    )
+    pods.add_argument(
+        "--worker-pod-annotations",
+        default=os.environ.get("QUEUEFLEET_OPERATOR_WORKER_POD_ANNOTATIONS", ""),
+        metavar="JSON",
+        help="annotations of every worker pod, as a JSON object "
+        "(env QUEUEFLEET_OPERATOR_WORKER_POD_ANNOTATIONS)",
+    )
+    pods.add_argument(
+        "--allowed-image-prefix",
+        action="append",
+        default=_env_list("QUEUEFLEET_OPERATOR_ALLOWED_IMAGE_PREFIXES"),
+        metavar="PREFIX",
+        help="images a WorkflowQueue names must start with one (repeatable; default: any; "
+        "env QUEUEFLEET_OPERATOR_ALLOWED_IMAGE_PREFIXES, comma-separated)",
+    )
+    pods.add_argument(
+        "--allowed-service-account",
+        action="append",
+        default=_env_list("QUEUEFLEET_OPERATOR_ALLOWED_SERVICE_ACCOUNTS"),
+        metavar="NAME",
+        help="a ServiceAccount spec.worker.serviceAccountName may name (repeatable; default: "
+        "any; env QUEUEFLEET_OPERATOR_ALLOWED_SERVICE_ACCOUNTS, comma-separated)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -116,7 +191,13 @@ def run(args: argparse.Namespace) -> int:
     from queuefleet_cli.errors import CommandError
 
     from .backlog import BacklogReader
-    from .config import ConfigError, OperatorConfig
+    from .config import (
+        WORKER_POD_LABELS_FLAG,
+        ConfigError,
+        OperatorConfig,
+        parse_annotations,
+        parse_labels,
+    )
     from .handlers import post_event, register
     from .kube import KubeApi
     from .peering import PeeringMonitor
@@ -131,6 +212,14 @@ def run(args: argparse.Namespace) -> int:
             sync_interval_seconds=args.sync_interval,
             temporal_timeout_seconds=args.temporal_timeout,
             workers=args.workers,
+            allow_inline_credentials=args.allow_inline_credentials,
+            allowed_temporal_addresses=tuple(args.allowed_temporal_address),
+            pod_monitor_labels=parse_labels(args.pod_monitor_labels),
+            worker_image_pull_secrets=tuple(args.worker_image_pull_secret),
+            worker_pod_labels=parse_labels(args.worker_pod_labels, WORKER_POD_LABELS_FLAG),
+            worker_pod_annotations=parse_annotations(args.worker_pod_annotations),
+            allowed_image_prefixes=tuple(args.allowed_image_prefix),
+            allowed_service_accounts=tuple(args.allowed_service_account),
         )
     except ConfigError as error:
         raise CommandError(str(error)) from error

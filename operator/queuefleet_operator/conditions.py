@@ -42,10 +42,18 @@ class Reason:
     FIXED_REPLICAS: Final = "FixedReplicas"  # serving without KEDA: the documented fallback
     PAUSED: Final = "Paused"
     INVALID_SPEC: Final = "InvalidSpec"
+    # Refused by the operator's policy (its --allowed-* settings), so not applied.
+    IMAGE_NOT_ALLOWED: Final = "ImageNotAllowed"  # spec.worker.image or a template image
+    SERVICE_ACCOUNT_NOT_ALLOWED: Final = "ServiceAccountNotAllowed"  # ...serviceAccountName
     WORKERS_UNAVAILABLE: Final = "WorkersUnavailable"
     AUTOSCALER_NOT_READY: Final = "AutoscalerNotReady"
     WORKERS_FAILING: Final = "WorkersFailing"  # pods exist but their container cannot run
     APPLY_FAILED: Final = "ApplyFailed"
+    # Ready, when spec.temporal asks for more than the queue may have (see `connection`)
+    INLINE_CREDENTIALS_REFUSED: Final = "InlineCredentialsRefused"
+    CONNECTION_NOT_FOUND: Final = "ConnectionNotFound"
+    INVALID_CONNECTION: Final = "InvalidConnection"
+    ADDRESS_NOT_ALLOWED: Final = "AddressNotAllowed"
     # Available
     WORKERS_AVAILABLE: Final = "WorkersAvailable"
     SCALED_TO_ZERO: Final = "ScaledToZero"

@@ -30,6 +30,11 @@ LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 LABEL_VERSION: Final = "app.kubernetes.io/version"
+# The labels the operator sets on every child itself (its watches select children by
+# them): settings and pod templates may not set them.
+OWN_LABELS: Final = frozenset(
+    {LABEL_NAME, LABEL_INSTANCE, LABEL_COMPONENT, LABEL_PART_OF, LABEL_MANAGED_BY, LABEL_VERSION}
+)
 WORKER_APP_NAME: Final = "queuefleet-worker"
 PART_OF: Final = "queuefleet"
 MANAGED_BY: Final = FIELD_MANAGER
@@ -74,6 +79,8 @@ CHILD_KINDS: Final = (
     POD_MONITOR,
 )
 KINDS_BY_NAME: Final = {child.kind: child for child in CHILD_KINDS}
+# Admin-owned Temporal endpoints with credentials; WorkflowQueues reference them, never own them.
+TEMPORAL_CONNECTION: Final = ChildKind("TemporalConnection", API_VERSION, "temporalconnections")
 
 # CRD names whose presence switches optional children on.
 KEDA_SCALEDOBJECTS_CRD: Final = "scaledobjects.keda.sh"

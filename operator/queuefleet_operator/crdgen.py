@@ -3,11 +3,15 @@
 `python -m queuefleet_operator.crdgen [--check] [CRD]` rewrites (or, with --check, only
 compares) the CEL rule on `spec.worker.env` that refuses names the operator sets itself:
 `contract.DEPLOYER_ENV` is the one list, the CRD carries a copy the API server can enforce.
+It also regenerates the Pod-field schemas of `spec.worker` (affinity, tolerations, template)
+from Kubernetes' own OpenAPI (see `k8sschema`); `--refresh-openapi FILE` replaces that
+snapshot from a kube-apiserver's `/openapi/v3/api/v1` (e.g. the test bed's).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import textwrap
@@ -15,13 +19,16 @@ from pathlib import Path
 
 from queuefleet_worker import contract
 
+from . import k8sschema
+
 __all__ = ["reserved_env_rule", "rewrite"]
 
 DEFAULT_CRD = Path(__file__).resolve().parents[2] / "k8s/crd/workflowqueues.queuefleet.dev.yaml"
 _INDENT = " " * 24  # the `- rule:` item under spec.worker.env's x-kubernetes-validations
 # The generated block: from its `- rule:` line to its `message:` line, inclusive.
 _BLOCK = re.compile(
-    r"^ *- rule: >-\n(?: +.*\n)*? +self\.all\(e, !\(e\.name in \[(?:.|\n)*?\n +message: .*\n",
+    r"^(?P<i> *)- rule: >-\n(?:(?P=i)    \S.*\n)*?(?P=i)    self\.all\(e, !\(e\.name in \["
+    r"(?:.|\n)*?\n +message: .*\n",
     re.MULTILINE,
 )
 
@@ -48,14 +55,24 @@ def rewrite(text: str) -> str:
     found = _BLOCK.findall(text)
     if len(found) != 1:
         raise ValueError(f"expected one reserved-env rule in the CRD, found {len(found)}")
-    return _BLOCK.sub(lambda _: reserved_env_rule(), text)
+    return k8sschema.render_blocks(_BLOCK.sub(lambda _: reserved_env_rule(), text))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("crd", nargs="?", type=Path, default=DEFAULT_CRD)
     parser.add_argument("--check", action="store_true", help="fail if the CRD is stale")
+    parser.add_argument(
+        "--refresh-openapi",
+        type=Path,
+        metavar="FILE",
+        help="first rewrite the Kubernetes schema snapshot from this /openapi/v3/api/v1 document",
+    )
     args = parser.parse_args(argv)
+    if args.refresh_openapi is not None:
+        document = json.loads(args.refresh_openapi.read_text())
+        snapshot = json.dumps(k8sschema.extract(document), indent=1, sort_keys=True) + "\n"
+        k8sschema.SNAPSHOT.write_text(snapshot)
     text = args.crd.read_text()
     wanted = rewrite(text)
     if args.check:

@@ -266,12 +266,14 @@ def transition_events(previous_status: Mapping[str, Any], status: Mapping[str, A
     return events
 
 
-def invalid_status(queue: QueueIdentity, observed: Observed, message: str) -> dict[str, Any]:
+def invalid_status(
+    queue: QueueIdentity, observed: Observed, message: str, *, reason: str = Reason.INVALID_SPEC
+) -> dict[str, Any]:
     """Say what is wrong, and keep the other conditions as they were."""
     previous = by_type(observed.previous_status)
     ready = to_status(
         READY,
-        ConditionState("False", Reason.INVALID_SPEC, message),
+        ConditionState("False", reason, message),
         generation=queue.generation,
         previous=previous,
         now=observed.now,

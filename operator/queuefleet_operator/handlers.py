@@ -184,6 +184,16 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
         _started(memo).pod_seen(event.get("type"), event.get("object") or {})
 
     @kopf.on.event(
+        constants.TEMPORAL_CONNECTION.group,
+        constants.TEMPORAL_CONNECTION.version,
+        constants.TEMPORAL_CONNECTION.plural,
+        registry=registry,
+    )
+    async def connection_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+        """A TemporalConnection changed: the queues that reference it are planned again."""
+        _started(memo).connection_seen(event.get("type"), _snapshot(event.get("object") or {}))
+
+    @kopf.on.event(
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",

@@ -52,6 +52,12 @@ class Target:
     temporal_address: str
     temporal_namespace: str
     image: str
+    # The operator's --pod-monitor-labels: what a Prometheus selects PodMonitors by.
+    pod_monitor_labels: tuple[tuple[str, str], ...] = ()
+    # The operator's defaults for every worker pod; spec.worker.template adds to them.
+    image_pull_secrets: tuple[str, ...] = ()
+    pod_labels: tuple[tuple[str, str], ...] = ()
+    pod_annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,8 +181,21 @@ def worker_deployment(
         },
         "volumeMounts": mounts,
     }
+    template = worker.template
+    for extra in template.containers:
+        if extra.get("name") == constants.WORKER_CONTAINER:
+            # Appended after the operator's; its env (set explicitly) wins over envFrom.
+            mounts.extend(_plain(extra.get("volumeMounts") or []))
+            if extra.get("envFrom"):
+                container["envFrom"] = _plain(extra["envFrom"])
+    volumes.extend(_plain(template.volumes))
+    sidecars = [
+        _restricted(extra)
+        for extra in template.containers
+        if extra.get("name") != constants.WORKER_CONTAINER
+    ]
     pod_spec: Manifest = {
-        "containers": [container],
+        "containers": [container, *sidecars],
         "volumes": volumes,
         "terminationGracePeriodSeconds": contract.termination_grace_period_seconds(
             worker.graceful_shutdown_seconds
@@ -207,6 +226,18 @@ def worker_deployment(
         ]
     if worker.priority_class_name:
         pod_spec["priorityClassName"] = worker.priority_class_name
+    if template.init_containers:
+        pod_spec["initContainers"] = [_restricted(extra) for extra in template.init_containers]
+    pull_secrets = dict.fromkeys((*target.image_pull_secrets, *template.image_pull_secrets))
+    if pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
+    # Defaults, then the queue's template, then the operator's own labels: later ones win.
+    pod_metadata: Manifest = {
+        "labels": {**dict(target.pod_labels), **template.labels, **labels(queue, spec, target)}
+    }
+    annotations = {**dict(target.pod_annotations), **template.annotations}
+    if annotations:
+        pod_metadata["annotations"] = annotations
 
     deployment_spec: Manifest = {
         "selector": {"matchLabels": selector_labels(queue)},
@@ -216,10 +247,7 @@ def worker_deployment(
             # Never drop below the current capacity while rolling: surge instead.
             "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
         },
-        "template": {
-            "metadata": {"labels": labels(queue, spec, target)},
-            "spec": pod_spec,
-        },
+        "template": {"metadata": pod_metadata, "spec": pod_spec},
     }
     if fixed_replicas is not None:
         deployment_spec["replicas"] = fixed_replicas
@@ -421,10 +449,15 @@ def pod_disruption_budget(
 
 
 def pod_monitor(queue: QueueIdentity, spec: WorkflowQueueSpec, target: Target) -> Manifest:
+    """Scrapes the workers' metrics port; carries the configured labels so that a Prometheus
+    with a label selector (kube-prometheus-stack's `release`) picks it up."""
+    metadata = _metadata(child_names(queue.name).pod_monitor, queue, spec, target)
+    # The operator's own labels win: its watches and the status select children by them.
+    metadata["labels"] = {**dict(target.pod_monitor_labels), **metadata["labels"]}
     return {
         "apiVersion": constants.POD_MONITOR.api_version,
         "kind": constants.POD_MONITOR.kind,
-        "metadata": _metadata(child_names(queue.name).pod_monitor, queue, spec, target),
+        "metadata": metadata,
         "spec": {
             "selector": {"matchLabels": selector_labels(queue)},
             "podMetricsEndpoints": [{"port": _METRICS_PORT_NAME, "path": contract.METRICS_PATH}],
@@ -457,6 +490,22 @@ def with_config_hash(manifest: Manifest) -> Manifest:
         constants.CONFIG_HASH_ANNOTATION: digest,
     }
     return {**manifest, "metadata": metadata}
+
+
+def _restricted(container: Mapping[str, Any]) -> Manifest:
+    """A template container with what Pod Security "restricted" requires filled in.
+
+    The CRD already refuses values that contradict it; this sets what a container must say
+    explicitly (the pod-level context covers runAsNonRoot and seccomp).
+    """
+    result: Manifest = _plain(container)
+    security = dict(result.get("securityContext") or {})
+    security["allowPrivilegeEscalation"] = False
+    capabilities = dict(security.get("capabilities") or {})
+    capabilities["drop"] = list(dict.fromkeys([*(capabilities.get("drop") or []), "ALL"]))
+    security["capabilities"] = capabilities
+    result["securityContext"] = security
+    return result
 
 
 def _plain(value: Any) -> Any:

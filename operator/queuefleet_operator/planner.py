@@ -8,10 +8,12 @@ what the status says is `genstatus`'s job; whether a child drifted is `drift`'s.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import constants
 from . import manifests as m
+from .conditions import Reason
 from .config import OperatorConfig
 from .drift import fingerprint, subset_matches
 from .genstatus import invalid_status, queue_status, transition_events, with_apply_failure
@@ -23,8 +25,10 @@ __all__ = [
     "ChildRef",
     "Event",
     "Plan",
+    "PolicyViolation",
     "plan",
     "plan_from_body",
+    "policy_violation",
     "with_apply_failure",
 ]
 
@@ -33,13 +37,7 @@ def plan_from_body(
     body: Mapping[str, Any], config: OperatorConfig, observed: Observed
 ) -> tuple[QueueIdentity, Plan]:
     """Parse the WorkflowQueue body, then plan; a bad spec becomes an InvalidSpec status."""
-    metadata = body.get("metadata", {})
-    queue = QueueIdentity(
-        namespace=str(metadata.get("namespace", "")),
-        name=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid", "")),
-        generation=int(metadata.get("generation") or 0),
-    )
+    queue = QueueIdentity.of(body)
     try:
         spec = parse_spec(body.get("spec") or {})
     except SpecError as error:
@@ -52,6 +50,9 @@ def plan(
 ) -> Plan:
     if spec.paused:
         return _paused(queue, spec, observed)
+    refused = policy_violation(spec, config)
+    if refused is not None:
+        return _invalid(queue, observed, refused.message, reason=refused.reason)
     target = _target(spec, config)
     if isinstance(target, str):
         return _invalid(queue, observed, target)
@@ -121,7 +122,57 @@ def _target(spec: WorkflowQueueSpec, config: OperatorConfig) -> m.Target | str:
         temporal_address=address,
         temporal_namespace=spec.temporal.namespace or config.temporal_namespace,
         image=image,
+        pod_monitor_labels=config.pod_monitor_labels,
+        image_pull_secrets=config.worker_image_pull_secrets,
+        pod_labels=config.worker_pod_labels,
+        pod_annotations=config.worker_pod_annotations,
     )
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    reason: str
+    message: str
+
+
+def policy_violation(spec: WorkflowQueueSpec, config: OperatorConfig) -> PolicyViolation | None:
+    """Whether the queue asks for an image or ServiceAccount the operator may not give it.
+
+    A WorkflowQueue runs pods with what it names, so on a shared cluster the operator's
+    settings bound it; the operator's own default image is trusted, images a queue names
+    (worker, init containers, sidecars) must start with an allowed prefix.
+    """
+    prefixes = config.allowed_image_prefixes
+    worker = spec.worker
+    named = [("spec.worker.image", worker.image)] if worker.image else []
+    template = worker.template
+    named += [
+        (f"spec.worker.template.spec.initContainers[{c.get('name')}].image", str(c["image"]))
+        for c in template.init_containers
+        if c.get("image")
+    ]
+    named += [
+        (f"spec.worker.template.spec.containers[{c.get('name')}].image", str(c["image"]))
+        for c in template.containers
+        if c.get("image")
+    ]
+    for field_path, image in named:
+        if prefixes and not image.startswith(prefixes):
+            return PolicyViolation(
+                Reason.IMAGE_NOT_ALLOWED,
+                f"{field_path}: {image} does not start with an allowed prefix "
+                f"({', '.join(prefixes)}); ask the cluster admin (operator --allowed-image-prefix)",
+            )
+    accounts = config.allowed_service_accounts
+    account = worker.service_account_name
+    if accounts and account and account not in accounts:
+        return PolicyViolation(
+            Reason.SERVICE_ACCOUNT_NOT_ALLOWED,
+            f"spec.worker.serviceAccountName: {account} is not one of the allowed "
+            f"ServiceAccounts ({', '.join(accounts)}); ask the cluster admin "
+            "(operator --allowed-service-account)",
+        )
+    return None
 
 
 def _desired_children(
@@ -186,7 +237,9 @@ def _paused(queue: QueueIdentity, spec: WorkflowQueueSpec, observed: Observed) -
     return Plan(status=status, events=tuple(transition_events(observed.previous_status, status)))
 
 
-def _invalid(queue: QueueIdentity, observed: Observed, message: str) -> Plan:
+def _invalid(
+    queue: QueueIdentity, observed: Observed, message: str, *, reason: str = Reason.INVALID_SPEC
+) -> Plan:
     """Leave children alone and say what is wrong."""
-    status = invalid_status(queue, observed, message)
+    status = invalid_status(queue, observed, message, reason=reason)
     return Plan(status=status, events=tuple(transition_events(observed.previous_status, status)))

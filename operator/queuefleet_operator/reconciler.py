@@ -17,13 +17,15 @@ from typing import Any, Protocol, TypeVar
 from . import constants
 from .cache import Cache, QueueKey, QueueState, generation
 from .config import OperatorConfig
+from .connection import Refusal, resolve
 from .drift import fingerprint
-from .genstatus import with_apply_failure
+from .genstatus import invalid_status, transition_events, with_apply_failure
 from .kube import KubeApi, KubeError
 from .metrics import OperatorMetrics
 from .observed import Applied, Observed, child_snapshot
-from .planner import plan_from_body
+from .planner import plan, plan_from_body
 from .plantypes import Event, Plan
+from .spec import QueueIdentity, SpecError, parse_spec
 
 __all__ = ["ApplyFailedError", "NotActiveError", "Reconciler"]
 
@@ -85,22 +87,22 @@ class Reconciler:
         try:
             body = state.body
             observed = self.observe(key, state)
-            queue, plan = plan_from_body(body, self._config, observed)
-            status = dict(plan.status)
-            self._cache.record_verified(key, plan.verified)
-            failure = await self._execute(key, plan)
+            queue, planned = self.plan(body, observed)
+            status = dict(planned.status)
+            self._cache.record_verified(key, planned.verified)
+            failure = await self._execute(key, planned)
             if failure is not None:
                 status = with_apply_failure(
                     status, failure, generation=queue.generation, now=observed.now
                 )
             await self._write_status(key, state, status)
             self._cache.mark_seen_by_pass(key)
-            for event in plan.events:
+            for event in planned.events:
                 self._emit(body, event)
             if failure is not None:
                 self._emit(body, Event(type="Warning", reason="ApplyFailed", message=failure))
                 raise ApplyFailedError(failure)
-            return plan
+            return planned
         except ApplyFailedError:
             result = "apply-failed"
             raise
@@ -113,6 +115,21 @@ class Reconciler:
         finally:
             self._metrics.reconciles.labels(trigger=trigger, result=result).inc()
             self._metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def plan(self, body: Mapping[str, Any], observed: Observed) -> tuple[QueueIdentity, Plan]:
+        """The planner's plan for the queue's spec with its TemporalConnection resolved; a
+        spec.temporal the queue may not use leaves the children alone and says why."""
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except SpecError:
+            return plan_from_body(body, self._config, observed)  # reports the spec error
+        queue = QueueIdentity.of(body)
+        resolved = resolve(queue.namespace, spec, self._cache.connection, self._config)
+        if isinstance(resolved, Refusal):
+            status = invalid_status(queue, observed, resolved.message, reason=resolved.reason)
+            events = transition_events(observed.previous_status, status)
+            return queue, Plan(status=status, events=tuple(events))
+        return queue, plan(queue, resolved, self._config, observed)
 
     def observe(self, key: QueueKey, state: QueueState) -> Observed:
         return Observed(

@@ -142,6 +142,14 @@ class Runtime:
             unless=functools.partial(self.cache.unchanged_since_pass, key),
         )
 
+    def connection_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A TemporalConnection came, changed or left: every queue using it gets a pass and
+        a fresh backlog read (with the new address or credentials)."""
+        for key in self.cache.connection_seen(event_type, body):
+            self.workqueue.add(key, trigger="connection")
+            if self._started:
+                self._spawn(self._resync(key), name="backlog read after a connection change")
+
     def crd_seen(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         if not self.cache.crd_seen(event_type, body):
             return

@@ -8,11 +8,15 @@ the CRD's; a unit test keeps the two in step.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from queuefleet_worker import contract
+
+from . import constants
 
 __all__ = [
     "ApiKeySecret",
@@ -22,9 +26,12 @@ __all__ = [
     "SpecError",
     "TLSSpec",
     "TemporalSpec",
+    "WorkerPodTemplate",
     "WorkerSpec",
     "WorkflowQueueSpec",
+    "parse_endpoint",
     "parse_spec",
+    "quantity",
 ]
 
 QUEUE_TYPES = ("workflow", "activity", "nexus")
@@ -42,6 +49,16 @@ class QueueIdentity:
     name: str
     uid: str
     generation: int = 0
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> QueueIdentity:
+        metadata = body.get("metadata", {})
+        return cls(
+            namespace=str(metadata.get("namespace", "")),
+            name=str(metadata.get("name", "")),
+            uid=str(metadata.get("uid", "")),
+            generation=int(metadata.get("generation") or 0),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +81,17 @@ class TemporalSpec:
     namespace: str | None = None
     tls: TLSSpec | None = None
     api_key_secret: ApiKeySecret | None = None
+    # The TemporalConnection (same namespace) that supplies address, TLS and API key.
+    connection_ref: str | None = None
+
+    @property
+    def inline_credentials(self) -> str | None:
+        """The spec field naming a Secret itself (instead of through a connection), if any."""
+        if self.api_key_secret is not None:
+            return "spec.temporal.apiKeySecret"
+        if self.client_cert_secret is not None:
+            return "spec.temporal.tls.secretName"
+        return None
 
     @property
     def tls_enabled(self) -> bool:
@@ -74,6 +102,26 @@ class TemporalSpec:
     @property
     def client_cert_secret(self) -> str | None:
         return self.tls.secret_name if self.tls is not None and self.tls.enabled else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerPodTemplate:
+    """`spec.worker.template`: what a queue adds to its worker pods (Pod-shaped, as JSON)."""
+
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    image_pull_secrets: tuple[str, ...] = ()
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    init_containers: tuple[Mapping[str, Any], ...] = ()
+    # Sidecars; the one named like the worker container only adds mounts and envFrom.
+    containers: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every image the template brings (what an image policy must allow)."""
+        return tuple(
+            str(c["image"]) for c in (*self.init_containers, *self.containers) if c.get("image")
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +148,7 @@ class WorkerSpec:
     affinity: Mapping[str, Any] | None = None
     topology_spread_constraints: tuple[Mapping[str, Any], ...] = ()
     priority_class_name: str | None = None
+    template: WorkerPodTemplate = field(default_factory=WorkerPodTemplate)
 
     @property
     def versioned(self) -> bool:
@@ -152,10 +201,31 @@ def parse_spec(spec: Mapping[str, Any]) -> WorkflowQueueSpec:
 
 
 def _temporal(reader: _Reader) -> TemporalSpec:
+    ref = reader.child("connectionRef") if "connectionRef" in reader.data else None
+    temporal = parse_endpoint(reader.data, reader.path)
+    if ref is None:
+        return temporal
+    if temporal.address or temporal.tls or temporal.api_key_secret:
+        raise SpecError(
+            f"{reader.path}.connectionRef takes the address, TLS and API key from the "
+            f"TemporalConnection; remove {reader.path}.address, tls and apiKeySecret"
+        )
+    return TemporalSpec(
+        namespace=temporal.namespace, connection_ref=ref.string("name", required=True)
+    )
+
+
+def parse_endpoint(data: Mapping[str, Any], path: str) -> TemporalSpec:
+    """Address, namespace, TLS and API key as a queue's spec.temporal or a TemporalConnection's
+    spec holds them; `path` prefixes the field names in errors."""
+    reader = _Reader(data, path)
     tls = reader.child("tls") if "tls" in reader.data else None
     api_key = reader.child("apiKeySecret") if "apiKeySecret" in reader.data else None
-    return TemporalSpec(
-        address=reader.string("address"),
+    address = reader.string("address")
+    if address is not None:
+        _check_address(address, f"{path}.address")
+    temporal = TemporalSpec(
+        address=address,
         namespace=reader.string("namespace"),
         tls=TLSSpec(
             enabled=tls.boolean("enabled", True),
@@ -172,6 +242,17 @@ def _temporal(reader: _Reader) -> TemporalSpec:
         if api_key is not None
         else None,
     )
+    _check_temporal(temporal, path)
+    return temporal
+
+
+def _check_address(address: str, field: str) -> None:
+    """host:port with a port from 1 to 65535 (the CRD's rule, for objects stored before it)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SpecError(
+            f"{field} must look like host:port with a port from 1 to 65535, got {address!r}"
+        )
 
 
 def _worker(reader: _Reader) -> WorkerSpec:
@@ -201,8 +282,77 @@ def _worker(reader: _Reader) -> WorkerSpec:
         tolerations=tuple(reader.objects("tolerations")),
         affinity=reader.mapping("affinity", None) or None,
         topology_spread_constraints=tuple(reader.objects("topologySpreadConstraints")),
-        priority_class_name=reader.string("priorityClassName"),
+        priority_class_name=_dns_subdomain(reader, "priorityClassName"),
+        template=_template(reader.child("template")),
     )
+
+
+# The pod parts the operator itself writes (manifests.worker_deployment); a template that
+# names them would be overwritten, so it is refused instead, as the CRD does.
+OPERATOR_VOLUMES = ("tmp", "temporal-tls")
+_WORKER_CONTAINER_FIELDS = frozenset({"name", "volumeMounts", "envFrom"})
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_OPERATOR_LABEL_PREFIX = "app.kubernetes.io/"
+
+
+def _dns_subdomain(reader: _Reader, key: str) -> str | None:
+    value = reader.string(key)
+    if value is not None and (len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value)):
+        raise SpecError(f"{reader.path}.{key} must be a lowercase DNS subdomain, got {value!r}")
+    return value
+
+
+def _template(reader: _Reader) -> WorkerPodTemplate:
+    metadata = reader.child("metadata")
+    pod = reader.child("spec")
+    labels = {str(k): str(v) for k, v in metadata.mapping("labels", {}).items()}
+    for key in labels:
+        if key.startswith(_OPERATOR_LABEL_PREFIX):
+            raise SpecError(f"{metadata.path}.labels: {key} is set by the operator on worker pods")
+    volumes = tuple(pod.objects("volumes"))
+    for index, volume in enumerate(volumes):
+        if volume.get("name") in OPERATOR_VOLUMES:
+            raise SpecError(
+                f"{pod.path}.volumes[{index}].name: {volume.get('name')} is a volume the "
+                "operator adds"
+            )
+    containers = tuple(pod.objects("containers"))
+    for index, container in enumerate(containers):
+        _check_template_container(container, f"{pod.path}.containers[{index}]")
+    init_containers = tuple(pod.objects("initContainers"))
+    for index, container in enumerate(init_containers):
+        if container.get("name") == constants.WORKER_CONTAINER or not container.get("image"):
+            raise SpecError(
+                f"{pod.path}.initContainers[{index}] needs an image and must not be named "
+                f"{constants.WORKER_CONTAINER}"
+            )
+    return WorkerPodTemplate(
+        labels=labels,
+        annotations={str(k): str(v) for k, v in metadata.mapping("annotations", {}).items()},
+        image_pull_secrets=tuple(
+            str(item["name"]) for item in pod.objects("imagePullSecrets") if item.get("name")
+        ),
+        volumes=volumes,
+        init_containers=init_containers,
+        containers=containers,
+    )
+
+
+def _check_template_container(container: Mapping[str, Any], where: str) -> None:
+    if container.get("name") != constants.WORKER_CONTAINER:
+        if not container.get("image"):
+            raise SpecError(f"{where}.image is required for a sidecar")
+        return
+    extra = sorted(set(container) - _WORKER_CONTAINER_FIELDS)
+    if extra:
+        raise SpecError(
+            f"{where}: the {constants.WORKER_CONTAINER} container may only add volumeMounts "
+            f"and envFrom, not {', '.join(extra)} (use the spec.worker fields)"
+        )
+    for mount in container.get("volumeMounts") or ():
+        path = mount.get("mountPath") if isinstance(mount, Mapping) else None
+        if path in (constants.TMP_MOUNT_PATH, constants.TLS_MOUNT_PATH):
+            raise SpecError(f"{where}.volumeMounts: {path} is mounted by the operator")
 
 
 def _extra_env(reader: _Reader) -> tuple[Mapping[str, Any], ...]:
@@ -253,7 +403,8 @@ def _scaling(reader: _Reader) -> ScalingSpec:
 
 
 def _check_cross_field(spec: WorkflowQueueSpec) -> None:
-    scaling, worker, temporal = spec.scaling, spec.worker, spec.temporal
+    scaling, worker = spec.scaling, spec.worker
+    _check_requests_within_limits(worker.resources)
     if scaling.min_replicas > scaling.max_replicas:
         raise SpecError(
             f"spec.scaling.minReplicas ({scaling.min_replicas}) must be less than or equal to "
@@ -266,18 +417,55 @@ def _check_cross_field(spec: WorkflowQueueSpec) -> None:
     ):
         name = worker.deployment_name
         raise SpecError(f"spec.worker.deploymentName must not contain ':' or '.', got {name!r}")
+
+
+def _check_temporal(temporal: TemporalSpec, path: str) -> None:
     tls = temporal.tls
     if tls is not None and tls.enabled and tls.secret_name is None and not temporal.api_key_secret:
-        raise SpecError(
-            "spec.temporal.tls without spec.temporal.tls.secretName "
-            "needs spec.temporal.apiKeySecret"
-        )
+        raise SpecError(f"{path}.tls without {path}.tls.secretName needs {path}.apiKeySecret")
     if tls is not None and not tls.enabled and temporal.api_key_secret is not None:
-        raise SpecError(
-            "spec.temporal.apiKeySecret needs TLS; remove spec.temporal.tls.enabled: false"
-        )
+        raise SpecError(f"{path}.apiKeySecret needs TLS; remove {path}.tls.enabled: false")
     if tls is not None and tls.ca_key is not None and tls.secret_name is None:
-        raise SpecError("spec.temporal.tls.caKey needs spec.temporal.tls.secretName")
+        raise SpecError(f"{path}.tls.caKey needs {path}.tls.secretName")
+
+
+_QUANTITY = re.compile(
+    r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?"
+)
+_BINARY = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_DECIMAL = ("k", "M", "G", "T", "P", "E")
+_SUFFIXES = {
+    **{suffix: Fraction(1024) ** (i + 1) for i, suffix in enumerate(_BINARY)},
+    **{suffix: Fraction(1000) ** (i + 1) for i, suffix in enumerate(_DECIMAL)},
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+}
+
+
+def quantity(value: Any) -> Fraction | None:
+    """A Kubernetes quantity ("1500m", "1Gi", 2) as an exact number; None if it is not one."""
+    match = _QUANTITY.fullmatch(str(value))
+    if match is None:
+        return None
+    number, suffix = Fraction(match[1]), match[2] or ""
+    if suffix[:1] in ("e", "E"):
+        return number * Fraction(10) ** int(suffix[1:])
+    return number * _SUFFIXES[suffix]
+
+
+def _check_requests_within_limits(resources: Mapping[str, Any]) -> None:
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    for name, limit in limits.items():
+        if name not in requests:
+            continue
+        request_value, limit_value = quantity(requests[name]), quantity(limit)
+        if request_value is not None and limit_value is not None and request_value > limit_value:
+            raise SpecError(
+                f"spec.worker.resources.requests.{name} ({requests[name]}) must not exceed "
+                f"spec.worker.resources.limits.{name} ({limit})"
+            )
 
 
 @dataclass(frozen=True)

@@ -115,28 +115,6 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
 {{/*
-The spec.temporal block queues get by default in external mode: TLS and API-key Secrets
-referenced by name. Empty in dev mode (the operator's defaults cover address and namespace).
-*/}}
-{{- define "queuefleet.temporal.queueConnection" -}}
-{{- $external := .Values.temporal.external -}}
-{{- $connection := dict -}}
-{{- if eq .Values.temporal.mode "external" -}}
-{{- if $external.tls.enabled -}}
-{{- $tls := dict "enabled" true -}}
-{{- with $external.tls.secretName }}{{ $_ := set $tls "secretName" . }}{{ end -}}
-{{- with $external.tls.caKey }}{{ $_ := set $tls "caKey" . }}{{ end -}}
-{{- with $external.tls.serverName }}{{ $_ := set $tls "serverName" . }}{{ end -}}
-{{- $_ := set $connection "tls" $tls -}}
-{{- end -}}
-{{- if $external.apiKeySecret.name -}}
-{{- $_ := set $connection "apiKeySecret" (dict "name" $external.apiKeySecret.name "key" $external.apiKeySecret.key) -}}
-{{- end -}}
-{{- end -}}
-{{- toJson $connection -}}
-{{- end -}}
-
-{{/*
 Security settings every container of the chart shares: the "restricted" Pod Security
 Standard (non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp) plus
 a read-only root filesystem.

@@ -1,4 +1,8 @@
-"""Failure and auth paths against the real KEDA: fallback replicas, TriggerAuthentication."""
+"""Failure and auth paths against the real KEDA: fallback replicas, TriggerAuthentication.
+
+Credentials reach a queue only through a TemporalConnection (spec.temporal.connectionRef),
+as an admin would define it; the queues name the connection, never a Secret.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,20 @@ def apply_secret(cluster: Cluster, namespace: str, name: str, data: dict[str, by
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
+
+
+def apply_connection(
+    cluster: Cluster, namespace: str, name: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A TemporalConnection; the `spec.temporal` of a queue that uses it."""
+    body = {
+        "apiVersion": "queuefleet.dev/v1alpha1",
+        "kind": "TemporalConnection",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(body))
+    return {"connectionRef": {"name": name}}
 
 
 def scaled_object_ready(cluster: Cluster, namespace: str, name: str) -> bool:
@@ -134,17 +152,23 @@ async def test_api_key_trigger_authentication_is_accepted(
     proxy.up()
     try:
         apply_secret(cluster, ns, "temporal-api-key", {"api-key": b"e2e-not-a-real-key"})
+        temporal = apply_connection(
+            cluster,
+            ns,
+            "cloud",
+            {
+                "address": proxy.address,
+                "tls": {"serverName": "localhost"},
+                "apiKeySecret": {"name": "temporal-api-key"},
+            },
+        )
         scaling = fast_scaling(minReplicas=0)
         apply_queue(
             cluster,
             ns,
             "keyed",
             task_queue=task_queue,
-            temporal={
-                "address": proxy.address,
-                "tls": {"serverName": "localhost"},
-                "apiKeySecret": {"name": "temporal-api-key"},
-            },
+            temporal=temporal,
             scaling=scaling,
             worker=worker_spec(),
         )
@@ -192,13 +216,11 @@ async def test_client_certificate_trigger_authentication_is_accepted(
             "temporal-client",
             {name: (certs / name).read_bytes() for name in ("tls.crt", "tls.key", "ca.crt")},
         )
-        scaling = fast_scaling(minReplicas=0)
-        apply_queue(
+        temporal = apply_connection(
             cluster,
             ns,
             "mtls",
-            task_queue=task_queue,
-            temporal={
+            {
                 "address": proxy.address,
                 "tls": {
                     "secretName": "temporal-client",
@@ -206,6 +228,14 @@ async def test_client_certificate_trigger_authentication_is_accepted(
                     "serverName": "localhost",
                 },
             },
+        )
+        scaling = fast_scaling(minReplicas=0)
+        apply_queue(
+            cluster,
+            ns,
+            "mtls",
+            task_queue=task_queue,
+            temporal=temporal,
             scaling=scaling,
             worker=worker_spec(),
         )

@@ -104,3 +104,19 @@ def test_graceful_shutdown_reaches_the_worker_as_set() -> None:
     maximum = bounds("gracefulShutdownSeconds")["maximum"]
     settings = load_settings(worker_env({"gracefulShutdownSeconds": maximum}))
     assert settings.graceful_shutdown_seconds == maximum
+
+
+def test_a_template_never_changes_what_the_worker_parses() -> None:
+    """The template adds mounts, envFrom and sidecars; the worker's own env stays as set
+    (explicit env wins over envFrom, so a ConfigMap cannot override the contract)."""
+    template = {
+        "spec": {
+            "containers": [
+                {"name": "worker", "envFrom": [{"configMapRef": {"name": "extra"}}]},
+                {"name": "proxy", "image": "envoy:1"},
+            ]
+        }
+    }
+    plain = worker_env({"gracefulShutdownSeconds": 10})
+    assert worker_env({"gracefulShutdownSeconds": 10, "template": template}) == plain
+    load_settings(plain)

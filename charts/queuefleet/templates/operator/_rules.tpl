@@ -39,11 +39,10 @@
 - apiGroups: [monitoring.coreos.com]
   resources: [podmonitors]
   verbs: [get, list, watch, create, patch, delete]
-# The TLS and API-key Secrets a WorkflowQueue references, read by name to query its backlog;
-# never listed or watched.
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get]
+# TemporalConnections: watched, never written (they belong to an admin).
+- apiGroups: [queuefleet.dev]
+  resources: [temporalconnections]
+  verbs: [get, list, watch]
 # Worker pods, watched (label-filtered) so a crash-looping worker's reason reaches the
 # queue's status. Read only.
 - apiGroups: [""]
@@ -53,4 +52,31 @@
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- end -}}
+
+
+{{/*
+Secrets, only in the namespaces that hold TemporalConnections (a Role in each, never a
+ClusterRole): the TLS and API-key Secrets a connection names, read by name to query the
+backlog; never listed or watched.
+*/}}
+{{- define "queuefleet.operator.secretRules" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end -}}
+
+{{/*
+Namespaces where the operator may read Secrets: operator.secretNamespaces, else the watched
+namespaces (watchScope namespaces), else the release namespace.
+*/}}
+{{- define "queuefleet.operator.secretNamespaces" -}}
+{{- $operator := .Values.operator -}}
+{{- if $operator.secretNamespaces -}}
+{{- toJson $operator.secretNamespaces -}}
+{{- else if eq $operator.watchScope "namespaces" -}}
+{{- include "queuefleet.operator.watchNamespaces" . -}}
+{{- else -}}
+{{- toJson (list .Release.Namespace) -}}
+{{- end -}}
 {{- end -}}
