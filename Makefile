@@ -74,6 +74,8 @@ BIN       := $(VENV)/bin
 
 export QUEUEFLEET_CACHE := $(CACHE_DIR)
 TOOL_DIR = $(CACHE_DIR)/tools/$(1)-$(2)/bin
+KIND     := $(call TOOL_DIR,kind,$(KIND_VERSION))/kind
+HELM     := $(call TOOL_DIR,helm,$(HELM_VERSION))/helm
 TOOLS_PATH := $(call TOOL_DIR,kubernetes,$(KUBERNETES_VERSION)):$(call TOOL_DIR,etcd,$(ETCD_VERSION)):$(call TOOL_DIR,kwok,$(KWOK_VERSION)):$(call TOOL_DIR,helm,$(HELM_VERSION)):$(call TOOL_DIR,helm4,$(HELM4_VERSION)):$(call TOOL_DIR,checkov,$(CHECKOV_VERSION)):$(call TOOL_DIR,keda-operator,$(KEDA_VERSION)):$(call TOOL_DIR,ggcr,$(GGCR_VERSION))
 # Every test and testbed target sees the pinned tools first on PATH.
 TEST_ENV := PATH="$(CURDIR)/$(BIN):$(TOOLS_PATH):$$PATH" \
@@ -209,12 +211,12 @@ bench-operator: setup ## Operator with BENCH_QUEUES (500) WorkflowQueues at once
 ##@ Charts
 
 .PHONY: chart-sync
-chart-sync: venv ## Regenerate the chart's derived parts: CRD copies, queue schema, values table in its README.
-	$(BIN)/python hack/chart-sync.py
+chart-sync: venv $(HELM) ## Regenerate the chart's derived parts (CRD copies, queue schema, values table) and k8s/rbac/operator.yaml.
+	PATH="$(TOOLS_PATH):$$PATH" $(BIN)/python hack/chart-sync.py
 
 .PHONY: chart-lint
-chart-lint: venv ## helm lint --strict the chart with every ci/*-values.yaml, and check its derived parts.
-	$(BIN)/python hack/chart-sync.py --check
+chart-lint: venv $(HELM) ## helm lint --strict the chart with every ci/*-values.yaml, and check its derived parts.
+	PATH="$(TOOLS_PATH):$$PATH" $(BIN)/python hack/chart-sync.py --check
 	for values in "" charts/queuefleet/ci/*-values.yaml; do \
 	  PATH="$(TOOLS_PATH):$$PATH" helm lint --strict charts/queuefleet $${values:+--values $$values}; done
 
@@ -274,8 +276,6 @@ TEMPORAL_PORT    ?= 7233
 GRAFANA_PORT     ?= 3000
 PROMETHEUS_PORT  ?= 9090
 
-KIND       := $(call TOOL_DIR,kind,$(KIND_VERSION))/kind
-HELM       := $(call TOOL_DIR,helm,$(HELM_VERSION))/helm
 KUBECTL    := $(BIN)/kubectl --context kind-$(KIND_CLUSTER)
 HELM_KIND  := $(HELM) --kube-context kind-$(KIND_CLUSTER)
 # The worker Deployments (made by the operator) and the operator's: what a bounce restarts.
@@ -449,18 +449,18 @@ $(ACTIONLINT):
 	hack/install-tool.sh actionlint $(ACTIONLINT_VERSION) >/dev/null
 
 # Every file derived from another, in the order they derive: the CRD's generated blocks
-# (reserved env, Kubernetes schemas), the chart's copies, schema and values table, the
-# README's CRD reference, the dashboards and alert rules.
+# (reserved env, Kubernetes schemas), the chart's copies, schema and values table and the
+# RBAC reference rendered from it, the README's CRD reference, the dashboards and alert rules.
 GENERATORS := "-m queuefleet_operator.crdgen" "hack/chart-sync.py" "hack/crd-reference.py" \
 	"-m observability.generate"
 
 .PHONY: generate
-generate: venv ## Regenerate every derived file (CRD blocks, chart copies and schema, README reference, dashboards).
-	for generator in $(GENERATORS); do $(BIN)/python $$generator; done
+generate: venv $(HELM) ## Regenerate every derived file (CRD blocks, chart copies and schema, RBAC reference, README reference, dashboards).
+	export PATH="$(TOOLS_PATH):$$PATH"; for generator in $(GENERATORS); do $(BIN)/python $$generator; done
 
 .PHONY: verify
-verify: venv ## Fail, naming the file, when `make generate` would change anything (part of `make lint`).
-	@stale=0; for generator in $(GENERATORS); do \
+verify: venv $(HELM) ## Fail, naming the file, when `make generate` would change anything (part of `make lint`).
+	@export PATH="$(TOOLS_PATH):$$PATH"; stale=0; for generator in $(GENERATORS); do \
 	  $(BIN)/python $$generator --check || stale=1; done; \
 	if [ $$stale = 1 ]; then echo "verify: derived files are stale; run \`make generate\`" >&2; exit 1; fi
 

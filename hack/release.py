@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHARTS = ("queuefleet",)
+# Released together at one version; the CRD chart carries no image.
+CHARTS = ("queuefleet", "queuefleet-crds")
+IMAGE_CHARTS = ("queuefleet",)
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # A repository without tag or digest: registry host, then lowercase path components.
@@ -58,6 +60,8 @@ def pin(charts_dir: Path, *, version: str, repository: str, digest: str) -> None
         chart = charts_dir / name
         _replace(chart / "Chart.yaml", r"^version: .*$", f"version: {version}")
         _replace(chart / "Chart.yaml", r"^appVersion: .*$", f'appVersion: "{version}"')
+        if name not in IMAGE_CHARTS:
+            continue
         values = chart / "values.yaml"
         in_image = r"^(image:\n(?:  .*\n)*?)"  # a key of the top-level `image:` block
         _replace(values, in_image + r"  repository: .*$", rf"\1  repository: {repository}")

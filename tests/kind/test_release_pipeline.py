@@ -89,7 +89,10 @@ def test_release_pins_the_pushed_digest_and_publishes_a_chart_that_runs_it(
         "--repository", repository, "--digest", digest)  # fmt: skip
     packages = run(*RELEASE, "--charts", str(charts), "package", "--out", str(tmp_path / "dist"))
     paths = packages.split()
-    assert [Path(p).name for p in paths] == [f"queuefleet-{version}.tgz"]
+    assert [Path(p).name for p in paths] == [
+        f"queuefleet-{version}.tgz",
+        f"queuefleet-crds-{version}.tgz",
+    ]
     run(*RELEASE, "push", "--registry", f"oci://{registry}/queuefleet/charts", "--plain-http",
         *paths)  # fmt: skip
 

@@ -236,9 +236,18 @@ def test_external_mode_runs_no_server_and_passes_secret_references(tmp_path: Pat
         "caKey": "ca.crt",
         "serverName": "temporal-frontend.temporal",
     }
+    (connection,) = rendered.of_kind("TemporalConnection")
+    assert connection["metadata"]["name"] == "qf-queuefleet-temporal"
+    assert connection["spec"] == {
+        "address": "temporal-frontend.temporal.svc.cluster.local:7233",
+        "namespace": "payments",
+        "tls": tls,
+    }
+    # The queues name the connection, never a Secret.
+    ref = {"name": "qf-queuefleet-temporal"}
     queues = {q["metadata"]["name"]: q["spec"] for q in rendered.of_kind("WorkflowQueue")}
-    assert queues["payments"]["temporal"] == {"tls": tls}
-    assert queues["refunds"]["temporal"] == {"tls": tls, "namespace": "refunds"}
+    assert queues["payments"]["temporal"] == {"connectionRef": ref}
+    assert queues["refunds"]["temporal"] == {"connectionRef": ref, "namespace": "refunds"}
 
 
 def test_test_hook_mounts_tls_and_reads_the_api_key_from_its_secret(tmp_path: Path) -> None:
@@ -288,7 +297,7 @@ def test_queues_get_defaults_merged_under_their_own_fields(tmp_path: Path) -> No
     assert "temporal" not in plain  # dev mode: the operator's defaults apply
 
 
-def test_a_queue_on_another_server_keeps_its_own_credentials(tmp_path: Path) -> None:
+def test_a_queue_on_another_server_gets_no_credentials(tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
     values.write_text(
         yaml.safe_dump(
@@ -308,8 +317,21 @@ def test_a_queue_on_another_server_keeps_its_own_credentials(tmp_path: Path) -> 
         q["metadata"]["name"]: q["spec"]["temporal"]
         for q in Rendered(render(home=tmp_path, values_files=[values])).of_kind("WorkflowQueue")
     }
-    assert queues["same"]["apiKeySecret"] == {"name": "k", "key": "api-key"}
+    assert queues["same"] == {"connectionRef": {"name": "qf-queuefleet-temporal"}}
     assert queues["other"] == {"address": "b.example:7233"}
+
+
+def test_credentials_in_a_queue_are_refused_naming_the_queue(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump({"queues": [{"name": "q", "temporal": {"apiKeySecret": {"name": "k"}}}]})
+    )
+    with pytest.raises(HelmError, match=r"queues\[0\] \(q\): temporal\.apiKeySecret names"):
+        render(home=tmp_path, values_files=[values])
+
+
+def test_dev_mode_renders_no_connection(tmp_path: Path) -> None:
+    assert not Rendered(render(home=tmp_path)).of_kind("TemporalConnection")
 
 
 def _rule_set(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -322,19 +344,51 @@ def _rule_set(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     }
 
 
-def _reference_rules() -> set[tuple[str, str, str]]:
+def _reference_rules(kind: str = "ClusterRole") -> set[tuple[str, str, str]]:
     docs = yaml.safe_load_all((CHART.parents[1] / "k8s" / "rbac" / "operator.yaml").read_text())
-    (role,) = [doc for doc in docs if doc and doc["kind"] == "ClusterRole"]
+    (role,) = [doc for doc in docs if doc and doc["kind"] == kind]
     return _rule_set(role["rules"])
+
+
+SECRETS = {("", "secrets", "get")}
+
+
+def _secret_roles(rendered: Rendered) -> dict[str, set[tuple[str, str, str]]]:
+    return {
+        role["metadata"]["namespace"]: _rule_set(role["rules"])
+        for role in rendered.of_kind("Role")
+        if role["metadata"]["name"].endswith("-operator-secrets")
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "namespaces"),
+    [
+        ({}, {"queuefleet"}),
+        ({"operator.secretNamespaces": "{team-a,team-b}"}, {"team-a", "team-b"}),
+        ({"operator.watchScope": "namespaces", "operator.watchNamespaces": "{a,b}"}, {"a", "b"}),
+    ],
+)
+def test_secrets_are_readable_only_through_roles_in_named_namespaces(
+    values: dict[str, str], namespaces: set[str], tmp_path: Path
+) -> None:
+    rendered = Rendered(render(home=tmp_path, set_values=values))
+    for role in rendered.of_kind("ClusterRole"):
+        assert not {r for r in _rule_set(role["rules"]) if r[1] == "secrets"}
+    assert _reference_rules("Role") == SECRETS
+    assert _secret_roles(rendered) == dict.fromkeys(namespaces, SECRETS)
+    bindings = [
+        b for b in rendered.of_kind("RoleBinding") if b["roleRef"]["name"].endswith("-secrets")
+    ]
+    assert {b["metadata"]["namespace"] for b in bindings} == namespaces
 
 
 def test_cluster_scope_rbac_equals_the_reference_rbac(tmp_path: Path) -> None:
     rendered = Rendered(render(home=tmp_path))
     (role,) = rendered.of_kind("ClusterRole")
-    assert _rule_set(role["rules"]) == _reference_rules() - {
-        ("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")
-    }
-    assert not rendered.of_kind("Role")
+    # k8s/rbac/operator.yaml is rendered from this scope (hack/chart-sync.py).
+    assert _rule_set(role["rules"]) == _reference_rules()
+    assert _secret_roles(rendered) == {"queuefleet": SECRETS}
     (binding,) = rendered.of_kind("ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "qf-queuefleet-operator", "namespace": "queuefleet"}
@@ -355,14 +409,15 @@ def test_namespace_scope_rbac_grants_only_reads_at_cluster_scope(tmp_path: Path)
         "customresourcedefinitions",
         "namespaces",
     }
-    roles = rendered.of_kind("Role")
+    roles = [r for r in rendered.of_kind("Role") if r["metadata"]["name"].endswith("-operator")]
     assert {role["metadata"]["namespace"] for role in roles} == {"a", "b"}
     bindings = {b["metadata"]["namespace"] for b in rendered.of_kind("RoleBinding")}
     assert bindings == {"a", "b"}
     granted = _rule_set(cluster_role["rules"]) | _rule_set(roles[0]["rules"])
-    assert granted == _reference_rules() - {
-        ("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")
-    }
+    peering = ("get", "list", "watch", "patch")
+    assert granted == (
+        _reference_rules() - {("kopf.dev", "clusterkopfpeerings", v) for v in peering}
+    ) | {("kopf.dev", "kopfpeerings", v) for v in peering}
     peerings = rendered.of_kind("KopfPeering")
     assert {p["metadata"]["namespace"] for p in peerings} == {"a", "b"}
     args = rendered.one("Deployment", "qf-queuefleet-operator")["spec"]["template"]["spec"][

@@ -57,8 +57,9 @@ def test_pin_writes_version_and_digest_and_keeps_the_comments(tmp_path: Path) ->
     result = release("--charts", str(charts), "pin", "--version", "1.2.3",
                      "--repository", repository, "--digest", DIGEST)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    chart = yaml.safe_load((charts / "queuefleet" / "Chart.yaml").read_text())
-    assert (chart["version"], chart["appVersion"]) == ("1.2.3", "1.2.3")
+    for name in ("queuefleet", "queuefleet-crds"):
+        chart = yaml.safe_load((charts / name / "Chart.yaml").read_text())
+        assert (chart["version"], chart["appVersion"]) == ("1.2.3", "1.2.3")
     after = (charts / "queuefleet" / "values.yaml").read_text()
     values = yaml.safe_load(after)
     assert values["image"]["repository"] == repository
