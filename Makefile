@@ -174,11 +174,11 @@ test-kind: setup ## The chart in a real KIND cluster: `make images`, then `make 
 
 .PHONY: testbed-up
 testbed-up: setup ## Start Temporal, the control plane and Prometheus in the background; prints how to reach them.
-	$(TEST_ENV) $(BIN)/python -m tests.testbed up
+	$(TEST_ENV) $(BIN)/python -m testbed up
 
 .PHONY: testbed-down
 testbed-down: venv ## Stop everything testbed-up started.
-	$(TEST_ENV) $(BIN)/python -m tests.testbed down
+	$(TEST_ENV) $(BIN)/python -m testbed down
 
 ##@ Benchmarks
 

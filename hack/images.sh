@@ -137,7 +137,7 @@ case "${1:-}" in
       known "$name" || { echo "images: unknown image '$name'; known: ${ALL_IMAGES[*]}" >&2; exit 2; }
     done
     if ! docker info >/dev/null 2>&1; then
-      echo "images: no Docker engine answers (\`python -m tests.testbed docker-up\`)" >&2
+      echo "images: no Docker engine answers (\`python -m testbed docker-up\`)" >&2
       exit 1
     fi
     total=$SECONDS

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from tests.testbed.cluster import (
+from testbed.cluster import (
     Cluster,
     external_cluster,
     install_crds,
@@ -27,10 +27,10 @@ from tests.testbed.cluster import (
     start_kwok_cluster,
     stop_kwok_cluster,
 )
-from tests.testbed.postgres import PostgresEndpoint, start_postgres
-from tests.testbed.process import TestbedError, artifacts_dir
-from tests.testbed.prometheus import PrometheusEndpoint, start_prometheus
-from tests.testbed.temporal import TemporalEndpoint, start_temporal
+from testbed.postgres import PostgresEndpoint, start_postgres
+from testbed.process import TestbedError, artifacts_dir
+from testbed.prometheus import PrometheusEndpoint, start_prometheus
+from testbed.temporal import TemporalEndpoint, start_temporal
 
 TIERS = ("unit", "temporal", "cluster", "e2e", "kind")
 

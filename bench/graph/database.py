@@ -161,8 +161,8 @@ async def database_report(address: str, namespace: str, rounds: int) -> dict[str
     uri = os.environ.get("QUEUEFLEET_BENCH_POSTGRES_URI")
     server = None
     if not uri:
-        from tests.testbed.postgres import start_postgres
-        from tests.testbed.process import artifacts_dir
+        from testbed.postgres import start_postgres
+        from testbed.process import artifacts_dir
 
         server = start_postgres(artifacts_dir() / "bench-postgres")
         uri = server.endpoint.create_database("bench")

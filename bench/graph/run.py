@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # for bench.* and tests.testbed when run as a file
+sys.path.insert(0, str(ROOT))  # for bench.* and testbed when run as a file
 
 from queuefleet_packs.graphs.activities import GraphActivities, HostAllowList  # noqa: E402
 from queuefleet_packs.graphs.workflows import GraphRunInput, GraphWorkflow  # noqa: E402
@@ -179,8 +179,8 @@ def main() -> int:
     namespace = os.environ.get("QUEUEFLEET_TEMPORAL_NAMESPACE", "default")
     process = None
     if not address:
-        from tests.testbed.process import artifacts_dir
-        from tests.testbed.temporal import start_temporal
+        from testbed.process import artifacts_dir
+        from testbed.temporal import start_temporal
 
         process, endpoint = start_temporal(artifacts_dir() / "bench-temporal")
         address, namespace = endpoint.address, endpoint.namespace

@@ -41,17 +41,17 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.testbed.cluster import (
+from testbed.cluster import (
     Cluster,
     install_crds,
     keda_crds_dir,
     start_kwok_cluster,
     stop_kwok_cluster,
 )
-from tests.testbed.operator import OperatorOptions
-from tests.testbed.operator import start_operator as testbed_start_operator
-from tests.testbed.process import Process, artifacts_dir
-from tests.testbed.temporal import start_temporal
+from testbed.operator import OperatorOptions
+from testbed.operator import start_operator as testbed_start_operator
+from testbed.process import Process, artifacts_dir
+from testbed.temporal import start_temporal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "k8s" / "crd"

@@ -37,11 +37,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from tests.e2e.autoscaling.pod_shim import PodShim
-from tests.e2e.autoscaling.registrar import WORKFLOW, ProbeInput
-from tests.e2e.autoscaling.scaling import REGISTRAR, apply_queue, replicas, worker_spec
-from tests.e2e.conftest import QUEUEFLEET_CRDS, EndToEnd, start_operator
-from tests.testbed.cluster import (
+from testbed.cluster import (
     Cluster,
     cluster_pki_dir,
     install_crds,
@@ -50,9 +46,13 @@ from tests.testbed.cluster import (
     start_kwok_cluster,
     stop_kwok_cluster,
 )
-from tests.testbed.keda import aggregation_extra_args, start_keda
-from tests.testbed.process import Process, artifacts_dir, free_port
-from tests.testbed.temporal import start_temporal
+from testbed.keda import aggregation_extra_args, start_keda
+from testbed.process import Process, artifacts_dir, free_port
+from testbed.temporal import start_temporal
+from tests.e2e.autoscaling.pod_shim import PodShim
+from tests.e2e.autoscaling.registrar import WORKFLOW, ProbeInput
+from tests.e2e.autoscaling.scaling import REGISTRAR, apply_queue, replicas, worker_spec
+from tests.e2e.conftest import QUEUEFLEET_CRDS, EndToEnd, start_operator
 
 REPO = Path(__file__).resolve().parents[2]
 KEDA_DEFAULT_POLLING_SECONDS = 30

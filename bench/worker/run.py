@@ -37,9 +37,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.worker.workload import TASK_QUEUE_VARIABLE
+from testbed.process import artifacts_dir, free_port
+from testbed.temporal import TemporalEndpoint, start_temporal
 from tests.temporal.worker.otlp_receiver import OtlpReceiver
-from tests.testbed.process import artifacts_dir, free_port
-from tests.testbed.temporal import TemporalEndpoint, start_temporal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ("bare", "runtime", "traced")

@@ -7,7 +7,7 @@ import time
 
 import yaml
 
-from tests.testbed.cluster import Cluster
+from testbed.cluster import Cluster
 
 
 def test_server_reports_the_pinned_version(kube: Cluster) -> None:

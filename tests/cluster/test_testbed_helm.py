@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed.cluster import Cluster
 from tests.conftest import component_missing
-from tests.testbed.cluster import Cluster
 
 
 def _helm(binary: str, home: Path, *args: str, kube: Cluster) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import component_missing
-from tests.testbed.cluster import (
+from testbed.cluster import (
     Cluster,
     cluster_pki_dir,
     install_crds,
@@ -24,11 +23,12 @@ from tests.testbed.cluster import (
     start_kwok_cluster,
     stop_kwok_cluster,
 )
-from tests.testbed.keda import Keda, aggregation_extra_args, start_keda
-from tests.testbed.operator import OperatorOptions
-from tests.testbed.operator import start_operator as testbed_start_operator
-from tests.testbed.process import Process, TestbedError
-from tests.testbed.temporal import TemporalEndpoint
+from testbed.keda import Keda, aggregation_extra_args, start_keda
+from testbed.operator import OperatorOptions
+from testbed.operator import start_operator as testbed_start_operator
+from testbed.process import Process, TestbedError
+from testbed.temporal import TemporalEndpoint
+from tests.conftest import component_missing
 
 REPO = Path(__file__).resolve().parents[2]
 QUEUEFLEET_CRDS = REPO / "k8s" / "crd"

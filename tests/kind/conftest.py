@@ -1,7 +1,7 @@
 """The kind tier: one real KIND cluster per session, brought up by `make dev-bounce` itself.
 
 The session fixture makes sure a Docker engine answers and the egress guard is in place
-(tests/testbed/docker.py), then runs `make images` and `make dev-bounce OFFLINE=1` into a
+(testbed/docker.py), then runs `make images` and `make dev-bounce OFFLINE=1` into a
 cluster named for this run, with tests/kind/values.yaml over the dev values, and deletes
 the cluster at the end. Every test talks to real pods in it. Without an engine the tier
 skips with one line locally and fails under CI. The phase timings go to the terminal
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import component_missing
-from tests.testbed.docker import DockerEngine, ensure_docker_engine
-from tests.testbed.kind import (
+from testbed.docker import DockerEngine, ensure_docker_engine
+from testbed.kind import (
     ROOT,
     KindRelease,
     PhaseTimings,
@@ -32,7 +32,7 @@ from tests.testbed.kind import (
     service_of,
     tear_down,
 )
-from tests.testbed.process import TestbedError
+from testbed.process import TestbedError
 
 HERE = Path(__file__).parent
 VALUES = (ROOT / "k8s" / "kind" / "dev-values.yaml", HERE / "values.yaml")

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from tests.testbed.docker import DockerEngine
-from tests.testbed.kind import build_images
-from tests.testbed.process import free_port
+from testbed.docker import DockerEngine
+from testbed.kind import build_images
+from testbed.process import free_port
 
 IMAGES = ("queuefleet", "temporal", "temporal-ui")
 START_TIMEOUT = 120.0

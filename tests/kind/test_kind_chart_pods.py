@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import urllib.request
 
-from tests.testbed.kind import KindRelease, get_json, port_forward, service_of
+from testbed.kind import KindRelease, get_json, port_forward, service_of
 
 COMPONENTS = {"temporal", "temporal-ui", "operator", "worker"}
 

@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable
 
-from tests.testbed.kind import KindRelease, PhaseTimings, get_json, helm, phases_from_lines
+from testbed.kind import KindRelease, PhaseTimings, get_json, helm, phases_from_lines
 
 # What the chart and the operator make is labelled part-of=queuefleet; the dev loop's own
 # packs database (part-of=queuefleet-dev) is not the release's and stays.

@@ -25,9 +25,9 @@ from queuefleet_packs.labs.store import SCHEMA as LABS_SCHEMA
 from queuefleet_packs.postgres import pack_database_from
 from queuefleet_packs.saga.activities import SCHEMA as SAGA_SCHEMA
 
-from tests.testbed.docker import DockerEngine
-from tests.testbed.kind import build_images
-from tests.testbed.process import free_port
+from testbed.docker import DockerEngine
+from testbed.kind import build_images
+from testbed.process import free_port
 
 START_TIMEOUT = 90.0
 UID = 999  # runAsUser of the manifest, the image's postgres account

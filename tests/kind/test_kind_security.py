@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.testbed.docker import egress_guard_installed
-from tests.testbed.kind import KindRelease, get_json
+from testbed.docker import egress_guard_installed
+from testbed.kind import KindRelease, get_json
 
 OUR_UID = 10001
 # TEST-NET-1 (RFC 5737): never routed, so a guard that failed would send to no one.

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed.kind import (
+from testbed.kind import (
     ROOT,
     KindRelease,
     execute_workflow,

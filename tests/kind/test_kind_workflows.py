@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.testbed.kind import KindRelease, execute_workflow, get_json
+from testbed.kind import KindRelease, execute_workflow, get_json
 
 SAGA_TASK_QUEUE = "orders.saga.v1"  # the queue tests/kind/values.yaml serves
 SAGA_STEPS = [

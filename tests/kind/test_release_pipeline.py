@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.docker import DockerEngine
+from testbed.kind import ROOT, build_images
+from testbed.process import Process, free_port, port_open
 from tests.conftest import component_missing
 from tests.kind.test_images import docker
-from tests.testbed.docker import DockerEngine
-from tests.testbed.kind import ROOT, build_images
-from tests.testbed.process import Process, free_port, port_open
 
 RELEASE = [sys.executable, str(ROOT / "hack" / "release.py")]
 VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)

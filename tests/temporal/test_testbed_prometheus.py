@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.testbed.prometheus import PrometheusEndpoint
+from testbed.prometheus import PrometheusEndpoint
 
 
 def test_prometheus_scrapes_temporal_server(prometheus: PrometheusEndpoint) -> None:

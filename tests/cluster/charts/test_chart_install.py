@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from testbed.cluster import Cluster, install_crds, uninstall_crds
+from testbed.process import Process, free_port, http_ok
 from tests.conftest import component_missing
-from tests.testbed.cluster import Cluster, install_crds, uninstall_crds
-from tests.testbed.process import Process, free_port, http_ok
 from tests.unit.charts.helmchart import (
     CHART,
     CI_VALUES,

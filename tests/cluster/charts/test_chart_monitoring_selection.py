@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 import yaml
 
+from testbed.cluster import Cluster, install_crds, uninstall_crds
+from testbed.process import Process, free_port, http_ok
 from tests.cluster.charts.test_chart_install import (
     _operator_command,
     _service_account_kubeconfig,
     eventually,
 )
 from tests.conftest import component_missing
-from tests.testbed.cluster import Cluster, install_crds, uninstall_crds
-from tests.testbed.process import Process, free_port, http_ok
 from tests.unit.charts.helmchart import CHART, Rendered, render, run_helm
 
 RELEASE = "qf"

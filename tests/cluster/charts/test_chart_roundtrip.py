@@ -7,8 +7,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.testbed.process import free_port
-from tests.testbed.temporal import TemporalEndpoint
+from testbed.process import free_port
+from testbed.temporal import TemporalEndpoint
 from tests.unit.charts.helmchart import CHART
 
 SCRIPT = CHART / "files" / "tests" / "roundtrip.py"

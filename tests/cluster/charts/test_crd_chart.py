@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.cluster import Cluster, start_kwok_cluster, stop_kwok_cluster
+from testbed.process import TestbedError
 from tests.conftest import component_missing
-from tests.testbed.cluster import Cluster, start_kwok_cluster, stop_kwok_cluster
-from tests.testbed.process import TestbedError
 from tests.unit.charts.helmchart import CHART, run_helm
 
 CRD_CHART = CHART.parent / "queuefleet-crds"

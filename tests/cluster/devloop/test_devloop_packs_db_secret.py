@@ -16,8 +16,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.testbed.cluster import Cluster
-from tests.testbed.process import require_binary
+from testbed.cluster import Cluster
+from testbed.process import require_binary
 
 ROOT = Path(__file__).resolve().parents[3]
 IMAGE = "queuefleet-build/postgres:15-bookworm"  # never pulled: kwok runs no containers

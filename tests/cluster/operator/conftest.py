@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.testbed.cluster import Cluster, install_crds
-from tests.testbed.operator import OperatorOptions
-from tests.testbed.operator import start_operator as testbed_start_operator
-from tests.testbed.process import Process
+from testbed.cluster import Cluster, install_crds
+from testbed.operator import OperatorOptions
+from testbed.operator import start_operator as testbed_start_operator
+from testbed.process import Process
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_DIR = REPO / "k8s" / "crd"

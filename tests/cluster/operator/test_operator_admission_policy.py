@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from testbed.cluster import Cluster
 from tests.cluster.operator.conftest import eventually
-from tests.testbed.cluster import Cluster
 
 POLICY = Path(__file__).resolve().parents[3] / "k8s" / "policy"
 PREFIX = "registry.example.com/"

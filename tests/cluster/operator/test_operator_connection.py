@@ -10,6 +10,8 @@ import base64
 import json
 from typing import Any
 
+from testbed.cluster import Cluster
+from testbed.process import Process
 from tests.cluster.operator.conftest import (
     CLOSED_TEMPORAL,
     apply_queue,
@@ -18,8 +20,6 @@ from tests.cluster.operator.conftest import (
     eventually,
     get,
 )
-from tests.testbed.cluster import Cluster
-from tests.testbed.process import Process
 
 CLOUD = {
     "namespace": "acme",

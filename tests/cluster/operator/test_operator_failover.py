@@ -17,6 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from testbed.cluster import Cluster
+from testbed.process import Process, free_port
 from tests.cluster.operator.conftest import (
     apply_queue,
     condition,
@@ -26,8 +28,6 @@ from tests.cluster.operator.conftest import (
     metric,
     start_operator,
 )
-from tests.testbed.cluster import Cluster
-from tests.testbed.process import Process, free_port
 
 PEERING = "queuefleet-test"
 QUEUES = 8

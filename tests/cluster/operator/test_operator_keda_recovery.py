@@ -14,6 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from testbed.cluster import (
+    Cluster,
+    install_crds,
+    keda_crds_dir,
+    start_kwok_cluster,
+    stop_kwok_cluster,
+)
+from testbed.process import TestbedError
 from tests.cluster.operator.conftest import (
     CRD_DIR,
     apply_queue,
@@ -24,14 +32,6 @@ from tests.cluster.operator.conftest import (
     start_operator,
 )
 from tests.conftest import component_missing
-from tests.testbed.cluster import (
-    Cluster,
-    install_crds,
-    keda_crds_dir,
-    start_kwok_cluster,
-    stop_kwok_cluster,
-)
-from tests.testbed.process import TestbedError
 
 FIELD_MANAGER = "queuefleet-operator"
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from testbed.cluster import Cluster
+from testbed.operator import OperatorOptions
+from testbed.process import free_port
 from tests.cluster.operator.conftest import (
     apply_queue,
     condition,
@@ -21,9 +24,6 @@ from tests.cluster.operator.conftest import (
     metric,
     start_operator,
 )
-from tests.testbed.cluster import Cluster
-from tests.testbed.operator import OperatorOptions
-from tests.testbed.process import free_port
 
 SYNC_INTERVAL = OperatorOptions(namespace="", temporal_address="").sync_interval
 DEBOUNCE = 1.0  # the operator's default child-event debounce

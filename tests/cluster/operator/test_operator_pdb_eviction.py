@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from testbed.cluster import Cluster
 from tests.cluster.operator.conftest import apply_queue, eventually, get, start_operator
-from tests.testbed.cluster import Cluster
 
 
 def pods(kube: Cluster, namespace: str, instance: str) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+from testbed.cluster import Cluster
+from testbed.process import Process
 from tests.cluster.operator.conftest import (
     apply_queue,
     condition,
@@ -13,8 +15,6 @@ from tests.cluster.operator.conftest import (
     get,
     keda_accepts,
 )
-from tests.testbed.cluster import Cluster
-from tests.testbed.process import Process
 
 
 def test_queue_gets_its_children_and_a_readable_status(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from testbed.cluster import Cluster
 from tests.cluster.operator.conftest import apply_queue, condition, eventually, start_operator
-from tests.testbed.cluster import Cluster
 
 
 def test_a_missing_service_account_is_named_in_the_status(

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from testbed.cluster import Cluster
+from testbed.operator import OperatorOptions, start_operator
+from testbed.process import Process
 from tests.cluster.operator.conftest import CLOSED_TEMPORAL, apply_queue, condition, eventually, get
-from tests.testbed.cluster import Cluster
-from tests.testbed.operator import OperatorOptions, start_operator
-from tests.testbed.process import Process
 
 DEFAULT_IMAGE = "registry.invalid/queuefleet-worker:1.0.0"
 TEMPLATE = {

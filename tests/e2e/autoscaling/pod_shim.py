@@ -20,8 +20,8 @@ from typing import Any
 
 from queuefleet_worker import contract
 
-from tests.testbed.cluster import Cluster
-from tests.testbed.process import Process, free_port
+from testbed.cluster import Cluster
+from testbed.process import Process, free_port
 
 __all__ = ["PodShim"]
 

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 
+from testbed.cluster import Cluster
 from tests.e2e.autoscaling.registrar import WORKFLOW, ProbeInput
-from tests.testbed.cluster import Cluster
 
 T = TypeVar("T")
 REGISTRAR = "tests.e2e.autoscaling.registrar:registrar"

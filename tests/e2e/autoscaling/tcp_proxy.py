@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.testbed.process import free_port
+from testbed.process import free_port
 
 __all__ = ["ServerTLS", "TcpProxy"]
 

@@ -13,6 +13,9 @@ from typing import Any
 
 from temporalio.client import Client
 
+from testbed.cluster import Cluster
+from testbed.keda import write_certificates
+from testbed.process import Process
 from tests.e2e.autoscaling.scaling import (
     apply_queue,
     condition,
@@ -27,9 +30,6 @@ from tests.e2e.autoscaling.scaling import (
 from tests.e2e.autoscaling.tcp_proxy import ServerTLS, TcpProxy
 from tests.e2e.autoscaling.test_scale_from_zero import MARGIN_SECONDS
 from tests.e2e.conftest import EndToEnd
-from tests.testbed.cluster import Cluster
-from tests.testbed.keda import write_certificates
-from tests.testbed.process import Process
 
 
 def upstream(e2e: EndToEnd) -> tuple[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
+from testbed.process import Process
 from tests.e2e.autoscaling.scaling import (
     apply_queue,
     fast_scaling,
@@ -15,7 +16,6 @@ from tests.e2e.autoscaling.scaling import (
 )
 from tests.e2e.autoscaling.test_scale_from_zero import MARGIN_SECONDS
 from tests.e2e.conftest import EndToEnd
-from tests.testbed.process import Process
 
 
 async def test_scaling_resumes_after_keda_restarts(

@@ -7,6 +7,7 @@ import time
 
 from temporalio.client import Client
 
+from testbed.process import Process
 from tests.e2e.autoscaling.pod_shim import PodShim
 from tests.e2e.autoscaling.scaling import (
     apply_queue,
@@ -17,7 +18,6 @@ from tests.e2e.autoscaling.scaling import (
     worker_spec,
 )
 from tests.e2e.conftest import EndToEnd
-from tests.testbed.process import Process
 
 # Beyond KEDA's polling interval: Temporal's backlog statistics lag a workflow start by a
 # moment, and the operator/kubectl round trips add a little more.

@@ -8,6 +8,8 @@ import math
 
 from temporalio.client import Client
 
+from testbed.cluster import Cluster
+from testbed.process import Process
 from tests.e2e.autoscaling.pod_shim import PodShim
 from tests.e2e.autoscaling.scaling import (
     apply_queue,
@@ -19,8 +21,6 @@ from tests.e2e.autoscaling.scaling import (
     worker_spec,
 )
 from tests.e2e.conftest import EndToEnd
-from tests.testbed.cluster import Cluster
-from tests.testbed.process import Process
 
 
 def external_metric(cluster: Cluster, namespace: str, scaled_object: str) -> float | None:

@@ -22,10 +22,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from testbed.cluster import Cluster, install_crds
+from testbed.process import Process, free_port
+from testbed.temporal import TemporalEndpoint
 from tests.cluster.operator.conftest import CRD_DIR, apply_queue, condition, get, start_operator
-from tests.testbed.cluster import Cluster, install_crds
-from tests.testbed.process import Process, free_port
-from tests.testbed.temporal import TemporalEndpoint
 
 WORKFLOWS = 3
 DEADLINE_SECONDS = 60.0

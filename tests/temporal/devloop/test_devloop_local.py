@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from testbed.postgres import find_postgres_bindir
+from testbed.process import TestbedError, free_port, port_open
 from tests.conftest import component_missing
-from tests.testbed.postgres import find_postgres_bindir
-from tests.testbed.process import TestbedError, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = 4
@@ -150,7 +150,9 @@ def test_dev_local_runs_the_sample_load_and_ctrl_c_leaves_nothing_behind(
 
         members = session_members(session)
         commands = " | ".join(cmd for _, cmd in members)
-        assert sum("start-dev" in cmd for _, cmd in members) == 1, commands
+        # Temporal (like PostgreSQL) runs in a session of its own, started by the test bed;
+        # its port, checked above and after Ctrl-C below, says it runs and then does not.
+        assert not any("start-dev" in cmd for _, cmd in members), commands
         assert sum("queuefleet worker" in cmd for _, cmd in members) == 4, commands
 
         began = time.monotonic()

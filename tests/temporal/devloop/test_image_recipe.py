@@ -30,8 +30,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from tests.testbed.process import Process, free_port, http_ok
-from tests.testbed.temporal import TemporalEndpoint
+from testbed.process import Process, free_port, http_ok
+from testbed.temporal import TemporalEndpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "Dockerfile"

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.testbed.process import Process, free_port, http_ok, port_open, require_binary
-from tests.testbed.prometheus import PrometheusEndpoint
+from testbed.process import Process, free_port, http_ok, port_open, require_binary
+from testbed.prometheus import PrometheusEndpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).resolve().parents[3]

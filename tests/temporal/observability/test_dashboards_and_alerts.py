@@ -30,6 +30,8 @@ from observability.dashboards import DASHBOARDS
 from observability.generate import DASHBOARD_DIR
 from observability.promql import metric_names as names_in
 from observability.promql import resolve
+from testbed.process import Process, TestbedError, free_port
+from testbed.prometheus import PrometheusEndpoint, start_prometheus
 from tests.conftest import component_missing
 from tests.temporal.observability.bed import (
     FIXTURES,
@@ -43,8 +45,6 @@ from tests.temporal.observability.bed import (
     worker_ports,
 )
 from tests.temporal.observability.registrar import TASK_QUEUE, WORKFLOW_TYPE, OrderInput
-from tests.testbed.process import Process, TestbedError, free_port
-from tests.testbed.prometheus import PrometheusEndpoint, start_prometheus
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from queuefleet_operator.backlog import BacklogQuery, BacklogReader
 from temporalio.client import Client
 
-from tests.testbed.temporal import TemporalEndpoint
+from testbed.temporal import TemporalEndpoint
 
 
 async def test_backlog_counts_workflows_waiting_on_a_queue_without_workers(

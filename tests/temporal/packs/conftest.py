@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.testbed.postgres import PostgresEndpoint
+from testbed.postgres import PostgresEndpoint
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from queuefleet_worker.registry import Registrar, RegistrarContext, assemble
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from tests.testbed.process import Process
+from testbed.process import Process
 
 ROOT = Path(__file__).resolve().parents[3]
 

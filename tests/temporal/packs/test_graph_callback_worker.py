@@ -27,10 +27,10 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
+from testbed.process import free_port, port_open
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.packs.helpers import Peer, post_from_another_process, start_peer
 from tests.temporal.worker.workerproc import WorkerProcess, eventually, start_worker
-from tests.testbed.process import free_port, port_open
-from tests.testbed.temporal import TemporalEndpoint
 
 REGISTRAR = "tests.temporal.packs.graph_registrar:FreshQueueGraphs"
 SECRET = secrets.token_hex(16)

@@ -16,8 +16,8 @@ from queuefleet_worker.registry import RegistrarContext, RegistryError, assemble
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from testbed.postgres import PostgresEndpoint
 from tests.temporal.packs.helpers import pack_worker
-from tests.testbed.postgres import PostgresEndpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 

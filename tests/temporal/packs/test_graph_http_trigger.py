@@ -20,9 +20,9 @@ from queuefleet_packs.graphs.registrar import GraphsRegistrar
 from queuefleet_packs.graphs.store import GraphStore
 from temporalio.client import Client
 
+from testbed.process import Process
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.packs.helpers import pack_worker, post_from_another_process
-from tests.testbed.process import Process
-from tests.testbed.temporal import TemporalEndpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 QUEUEFLEET = str(Path(sys.executable).with_name("queuefleet"))

@@ -18,9 +18,9 @@ from queuefleet_packs.graphs.registrar import GraphsRegistrar
 from queuefleet_packs.graphs.store import EventTrigger, GraphStore, event_workflow_id
 from temporalio.client import Client
 
+from testbed.process import Process
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.packs.helpers import pack_worker
-from tests.testbed.process import Process
-from tests.testbed.temporal import TemporalEndpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 # The console script next to the interpreter running the tests: what a person runs.

@@ -23,8 +23,8 @@ from queuefleet_packs.labs.registrar import LabsRegistrar
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.packs.helpers import local_service, pack_worker
-from tests.testbed.temporal import TemporalEndpoint
 
 ROOT = Path(__file__).resolve().parents[3]
 QUEUEFLEET = str(Path(sys.executable).with_name("queuefleet"))

@@ -24,10 +24,10 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from testbed.temporal import TemporalEndpoint
 from tests.fixtures.hostile_graphs import CASES, HostileCase
 from tests.temporal.packs.helpers import local_service
 from tests.temporal.worker.workerproc import start_worker
-from tests.testbed.temporal import TemporalEndpoint
 
 CASE_SECONDS = 10.0
 RSS_LIMIT_KIB = 300 * 1024

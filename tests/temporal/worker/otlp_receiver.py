@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from tests.testbed.process import free_port
+from testbed.process import free_port
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ import pytest
 from queuefleet_worker.registry import ENTRY_POINT_GROUP, discover
 from temporalio.client import Client
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.workerproc import (
     REPO_ROOT,
     python_path,
     queuefleet_binary,
     start_worker,
 )
-from tests.testbed.temporal import TemporalEndpoint
 
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "sample_registrar_pkg"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.registrars import SleepInput, SleepReport
 from tests.temporal.worker.workerproc import start_worker
-from tests.testbed.temporal import TemporalEndpoint
 
 
 async def _start_sleep(

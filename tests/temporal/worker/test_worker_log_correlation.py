@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.otlp_receiver import OtlpReceiver
 from tests.temporal.worker.registrars import (
     ACTIVITY_LOG_MESSAGE,
@@ -21,7 +22,6 @@ from tests.temporal.worker.registrars import (
     SleepReport,
 )
 from tests.temporal.worker.workerproc import eventually, start_worker
-from tests.testbed.temporal import TemporalEndpoint
 
 
 async def test_activity_log_lines_carry_the_ids_of_their_span(

@@ -10,6 +10,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.registrars import (
     ACTIVITY_LOG_MESSAGE,
     WORKFLOW_LOG_MESSAGE,
@@ -17,7 +18,6 @@ from tests.temporal.worker.registrars import (
     SleepReport,
 )
 from tests.temporal.worker.workerproc import WorkerProcess, eventually, start_worker
-from tests.testbed.temporal import TemporalEndpoint
 
 SDK_SERIES = (
     "temporal_worker_task_slots_available",

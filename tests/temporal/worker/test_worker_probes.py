@@ -12,9 +12,9 @@ import contextlib
 import signal
 from pathlib import Path
 
+from testbed.process import free_port
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.workerproc import WorkerProcess, eventually, start_worker
-from tests.testbed.process import free_port
-from tests.testbed.temporal import TemporalEndpoint
 
 
 class TcpProxy:

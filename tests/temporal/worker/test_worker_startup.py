@@ -14,9 +14,9 @@ from queuefleet_worker.settings import load_settings
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.registrars import SleepActivities, SleepInput, SleepReport, SleepWorkflow
 from tests.temporal.worker.workerproc import SLEEP_REGISTRAR, python_path, queuefleet_binary
-from tests.testbed.temporal import TemporalEndpoint
 
 
 def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

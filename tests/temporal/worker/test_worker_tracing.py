@@ -13,10 +13,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
+from testbed.temporal import TemporalEndpoint
 from tests.temporal.worker.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.temporal.worker.registrars import SleepInput, SleepReport
 from tests.temporal.worker.workerproc import eventually, start_worker
-from tests.testbed.temporal import TemporalEndpoint
 
 EXPECTED = (
     "StartWorkflow:SleepWorkflow",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.testbed.process import Process, free_port, http_ok
+from testbed.process import Process, free_port, http_ok
 
 from .registrars import TASK_QUEUE_VARIABLE
 

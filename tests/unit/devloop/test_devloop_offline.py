@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.testbed.kind import PHASE_MARKERS, phases_from_lines
+from testbed.kind import PHASE_MARKERS, phases_from_lines
 from tests.unit.charts.helmchart import render
 from tests.unit.devloop.makefile import ROOT, index_of, make, plan, variable
 

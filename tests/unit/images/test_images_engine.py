@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.testbed import docker
-from tests.testbed.oci_runtime_wrapper import drop_capability, files_to_rewrite, rewrite_file
+from testbed import docker
+from testbed.oci_runtime_wrapper import drop_capability, files_to_rewrite, rewrite_file
 
 FULL_SET = ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"]
 

@@ -2,5 +2,5 @@
 
 Each component is started on loopback ports picked at run time, keeps its log under the
 artifacts folder, and is stopped by whoever started it (a pytest fixture or
-`python -m tests.testbed up/down`).
+`python -m testbed up/down`).
 """

@@ -1,4 +1,4 @@
-"""`python -m tests.testbed up|down|docker-up|docker-down`: the test bed for people.
+"""`python -m testbed up|down|docker-up|docker-down`: the test bed for people.
 
 `make testbed-up` runs `up`.
 
@@ -93,7 +93,7 @@ def _down(state: dict[str, object], workdir: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
     parser.add_argument("action", choices=["up", "down", "docker-up", "docker-down"])
     args = parser.parse_args()
     try:

