@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from .config import OperatorConfig
     from .kube import KubeApi
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "config_from_args", "run"]
 
 _LISTEN_ALL = "0.0.0.0"  # noqa: S104 - in a pod, probes and scrapes come from outside
 
@@ -182,15 +183,10 @@ def _add_worker_pod_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import logging
-
-    import kopf
-    from prometheus_client import start_http_server
+def config_from_args(args: argparse.Namespace) -> OperatorConfig:
+    """The operator's settings from its flags (whose defaults come from the environment)."""
     from queuefleet_cli.errors import CommandError
 
-    from .backlog import BacklogReader
     from .config import (
         WORKER_POD_LABELS_FLAG,
         ConfigError,
@@ -198,10 +194,6 @@ def run(args: argparse.Namespace) -> int:
         parse_annotations,
         parse_labels,
     )
-    from .handlers import post_event, register
-    from .kube import KubeApi
-    from .peering import PeeringMonitor
-    from .runtime import Runtime
 
     try:
         config = OperatorConfig(
@@ -223,6 +215,24 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         raise CommandError(str(error)) from error
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    import kopf
+    from prometheus_client import start_http_server
+    from queuefleet_cli.errors import CommandError
+
+    from .backlog import BacklogReader
+    from .handlers import post_event, register
+    from .kube import KubeApi
+    from .peering import PeeringMonitor
+    from .runtime import Runtime
+
+    config = config_from_args(args)
     metrics_host, metrics_port = _host_port(args.metrics_address, "--metrics-address")
 
     try:

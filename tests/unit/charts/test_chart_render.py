@@ -517,3 +517,33 @@ def test_pack_example_queues_poll_their_registrars_task_queue(queue: Manifest) -
 
     (registrar,) = discover(queue["worker"]["registrars"])
     assert queue["taskQueue"] == registrar.task_queue
+
+
+def test_policy_values_reach_the_operator_settings_the_operator_parses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from queuefleet_operator.command import add_arguments, config_from_args
+
+    rendered = Rendered(
+        render(
+            home=tmp_path,
+            set_values={
+                "operator.policy.allowedTemporalAddresses": "{temporal.example:7233,b.example:443}",
+                "operator.policy.allowedImagePrefixes": "{registry.example/team-a/}",
+            },
+        )
+    )
+    config = rendered.one("ConfigMap", "qf-queuefleet-operator")["data"]
+    assert config["QUEUEFLEET_OPERATOR_ALLOWED_TEMPORAL_ADDRESSES"] == (
+        "temporal.example:7233,b.example:443"
+    )
+    # The ConfigMap is the operator's environment (envFrom); its flags default from it.
+    for name, value in config.items():
+        monkeypatch.setenv(name, value)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    operator = config_from_args(parser.parse_args([]))
+    assert operator.allowed_temporal_addresses == ("temporal.example:7233", "b.example:443")
+    assert operator.allowed_image_prefixes == ("registry.example/team-a/",)
