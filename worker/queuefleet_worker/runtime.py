@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .health import Health
 from .registry import Contribution, Registrar, RegistrarContext, Service, assemble, serving
 from .settings import WorkerSettings
+from .signals import STOP_SIGNALS, held_stop_signal
 from .tracing import Tracing, TracingSettings, start_tracing
 
 if TYPE_CHECKING:
@@ -352,8 +353,11 @@ def _on_stop_signals(stop: asyncio.Event) -> None:
         logger.info("%s received", signum.name)
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
+    held = held_stop_signal()  # one that came while the worker was still starting
+    if held is not None:
+        on_signal(held)
 
 
 def _core_logging() -> TelemetryConfig:

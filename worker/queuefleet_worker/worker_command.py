@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .signals import hold_stop_signals
+
+    hold_stop_signals()  # first: a SIGTERM during the imports below must not be lost
+
     import asyncio
 
     from queuefleet_cli.errors import CommandError

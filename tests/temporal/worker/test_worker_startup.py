@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import subprocess
+import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from queuefleet_worker.runtime import worker_options
@@ -82,6 +86,53 @@ def test_a_port_in_use_fails_at_startup_naming_the_variable() -> None:
         )
     assert result.returncode == 2, result.stderr
     assert "QUEUEFLEET_HEALTH_PORT" in result.stderr.strip().splitlines()[-1]
+
+
+def test_sigterm_while_starting_is_kept_and_ends_in_exit_0(tmp_path: Path) -> None:
+    """KEDA can scale a pod away a second after it starts, before the event loop's signal
+    handlers exist. As PID 1 a signal without a handler is discarded (the pod then dies at
+    the end of its grace period); here, not PID 1, it would kill the process (-15). Sent
+    while a registrar module is still importing, it must end in a clean exit 0."""
+    importing = tmp_path / "importing"
+    worker = subprocess.Popen(
+        [
+            queuefleet_binary(), "worker", "--task-queue", "startup-q",
+            "--registrar", "tests.temporal.worker.slow_registrar:SleepRegistrar",
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": python_path(),
+            "QF_TEST_TASK_QUEUE": "startup-q",
+            "QF_TEST_IMPORTING": str(importing),
+            "TEMPORAL_ADDRESS": "127.0.0.1:1",  # nothing listens: it would retry forever
+            "QUEUEFLEET_LISTEN_HOST": "127.0.0.1",
+            "QUEUEFLEET_HEALTH_PORT": str(_free_port()),
+            "QUEUEFLEET_METRICS_PORT": str(_free_port()),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not importing.exists():
+            assert worker.poll() is None, worker.communicate()[0]
+            assert time.monotonic() < deadline, "the registrar never started importing"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, output
+    assert "SIGTERM received" in output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(

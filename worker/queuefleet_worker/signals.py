@@ -1,0 +1,31 @@
+"""Stop signals that arrive while the worker is still starting.
+
+In a container the worker is PID 1, and the kernel discards a signal sent to PID 1 that
+has no handler. The event loop's handlers exist only once the SDK runtime is up, a second
+or more after start, and KEDA scales a fresh pod away that quickly: without this, such a
+SIGTERM was lost and the pod was killed at the end of its grace period. This module is
+imported before anything heavy, so the handler is in place from the first moment.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_received: list[signal.Signals] = []
+
+
+def hold_stop_signals() -> None:
+    """From now on, remember SIGTERM/SIGINT until the event loop takes them over."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _remember)
+
+
+def held_stop_signal() -> signal.Signals | None:
+    """The first stop signal received before the loop's handlers, if any."""
+    return _received[0] if _received else None
+
+
+def _remember(signum: int, _frame: FrameType | None) -> None:
+    _received.append(signal.Signals(signum))
