@@ -44,7 +44,7 @@ __all__ = [
     "tear_down",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 # The venv's stamp depends on the Makefile; `-o` keeps a nested make from reinstalling the
 # virtualenv that runs this very test session.
 _KEEP_VENV = ("-o", ".venv/.installed")

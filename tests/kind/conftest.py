@@ -5,19 +5,21 @@ The session fixture makes sure a Docker engine answers and the egress guard is i
 cluster named for this run, with tests/kind/values.yaml over the dev values, and deletes
 the cluster at the end. Every test talks to real pods in it. Without an engine the tier
 skips with one line locally and fails under CI. The phase timings go to the terminal
-summary and to test-artifacts/kind/timings.txt.
+summary and to test-artifacts/kind/timings.txt; what tests measure (`record_numbers`) goes
+to the summary and to test-artifacts/kind/measured/.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import component_missing
 from testbed.docker import DockerEngine, ensure_docker_engine
 from testbed.kind import (
     ROOT,
@@ -33,6 +35,7 @@ from testbed.kind import (
     tear_down,
 )
 from testbed.process import TestbedError
+from tests.conftest import component_missing
 
 HERE = Path(__file__).parent
 VALUES = (ROOT / "k8s" / "kind" / "dev-values.yaml", HERE / "values.yaml")
@@ -40,17 +43,22 @@ VALUES = (ROOT / "k8s" / "kind" / "dev-values.yaml", HERE / "values.yaml")
 # bring-up; the others get the project's usual limit, doubled for a 2-core machine.
 FIRST_TEST_TIMEOUT = 3600
 TEST_TIMEOUT = 600
-# Tests that tear the release down run after every other test of the tier.
-LAST_MODULES = ("test_kind_lifecycle.py",)
+# Modules that run after every other one of the tier, in this order: the Temporal outage
+# breaks the session's port-forward to the frontend; the lifecycle tests remove the release.
+LAST_MODULES = ("test_kind_temporal_down.py", "test_kind_lifecycle.py")
 
 _timings: list[str] = []
+_measurements: list[str] = []
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     mine = [item for item in items if HERE in Path(item.path).parents]
     if not mine:
         return
-    last = [item for item in mine if Path(item.path).name in LAST_MODULES]
+    last = sorted(
+        (item for item in mine if Path(item.path).name in LAST_MODULES),
+        key=lambda item: LAST_MODULES.index(Path(item.path).name),
+    )
     items[:] = [item for item in items if item not in last] + last
     ordered = [item for item in items if item in mine]
     # The first test builds the images; the first one on the cluster waits for its bring-up.
@@ -68,6 +76,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("kind tier: phase timings")
         for line in _timings:
             terminalreporter.line(line)
+    if _measurements:
+        terminalreporter.section("kind tier: measured")
+        for line in _measurements:
+            terminalreporter.line(line)
 
 
 def _record(title: str, timings: PhaseTimings, artifacts: Path) -> None:
@@ -83,6 +95,24 @@ def _record(title: str, timings: PhaseTimings, artifacts: Path) -> None:
 def record_timings(artifacts: Path) -> Callable[[str, PhaseTimings], None]:
     """Add phase timings to the tier's summary (e.g. a second `make dev-bounce`)."""
     return lambda title, timings: _record(title, timings, artifacts)
+
+
+def _measure(title: str, numbers: Mapping[str, object], artifacts: Path) -> None:
+    width = max((len(name) for name in numbers), default=0)
+    lines = [title, *(f"  {name:<{width}}  {value}" for name, value in numbers.items())]
+    _measurements.append("\n".join(lines))
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    out = artifacts / "kind" / "measured" / f"{slug}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"title": title, **numbers}, indent=2, default=str) + "\n")
+
+
+@pytest.fixture(scope="session")
+def record_numbers(artifacts: Path) -> Callable[[str, Mapping[str, object]], None]:
+    """Add a test's measured numbers to the tier's summary and to
+    test-artifacts/kind/measured/<title>.json (tests assert behaviour; the numbers are for
+    people reading the run)."""
+    return lambda title, numbers: _measure(title, numbers, artifacts)
 
 
 @pytest.fixture(scope="session")
