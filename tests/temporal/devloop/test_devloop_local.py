@@ -34,6 +34,22 @@ STARTED_ONLY = 3  # lab requests and approval tasks the sample load starts and l
 DATABASE_PACKS = ("labs", "approval", "saga")
 
 
+def temporal_servers_on(port: int) -> list[int]:
+    """Pids of `temporal server start-dev` processes serving gRPC on `port`."""
+    wanted = f"--port {port} "
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if "start-dev" in cmdline and wanted in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def session_members(session_id: int) -> list[tuple[int, str]]:
     """(pid, command line) of every live process in the session, from /proc."""
     members = []
@@ -170,3 +186,7 @@ def test_dev_local_runs_the_sample_load_and_ctrl_c_leaves_nothing_behind(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             make.wait(10)
+        # Temporal runs in a session of its own: a failed run must not leave it behind.
+        for pid in temporal_servers_on(port):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
