@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,8 @@ from queuefleet_worker import contract
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for testbed when run as a file
+
+from testbed.process import free_port, port_open  # noqa: E402 - needs the path above
 
 if TYPE_CHECKING:
     from testbed.postgres import PostgresServer
@@ -238,7 +239,7 @@ def run(options: Options) -> int:
     queuefleet = _require("queuefleet", "`make venv` installs the project into the venv")
     queues = bundled_queues(options.queues)
     for port, flag in ((options.port, "--port"), (options.ui_port, "--ui-port")):
-        if _port_open(port):
+        if port_open(port):
             raise DevLocalError(
                 f"port {port} on {LOOPBACK} is in use (another Temporal dev server?); "
                 f"stop it or pick another with DEV_LOCAL_ARGS='{flag} N'"
@@ -340,7 +341,7 @@ def _start_workers(
     """Start a worker per queue, then wait until each is ready; returns queue -> metrics port."""
     started: list[tuple[Child, str, int, int]] = []
     for queue in queues:
-        health_port, metrics_port = _free_port(), _free_port()
+        health_port, metrics_port = free_port(), free_port()
         env = {
             **os.environ,
             **database_env,
@@ -450,20 +451,6 @@ def _require(name: str, hint: str) -> str:
     if path is None:
         raise DevLocalError(f"{name} not found on PATH; {hint}")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((LOOPBACK, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _http_ok(url: str) -> bool:

@@ -16,7 +16,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,6 @@ from testbed.kind import KindRelease, get_json
 __all__ = [
     "GRAPHS_TASK_QUEUE",
     "ActivityRun",
-    "GenerationAudit",
     "PodRecord",
     "PodWatch",
     "WorkflowBatch",
@@ -256,42 +254,6 @@ def signal_operator(release: KindRelease, pod: str, signal: str) -> None:
         ["docker", "exec", node, "kill", f"-{signal}", str(pid)],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-
-
-class GenerationAudit:
-    """Polls the queues' status.observedGeneration and keeps every value, in order."""
-
-    def __init__(self, release: KindRelease, names: Iterable[str]) -> None:
-        self._release = release
-        self._names = set(names)
-        self.seen: dict[str, list[int]] = defaultdict(list)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="generation audit")
-
-    def __enter__(self) -> GenerationAudit:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.3):
-            result = self._release.kubectl(
-                "--namespace", self._release.namespace, "get", "workflowqueues", "-o", "json",
-                check=False,
-            )  # fmt: skip
-            if result.returncode != 0:
-                continue
-            for item in json.loads(result.stdout)["items"]:
-                name = item["metadata"]["name"]
-                observed = (item.get("status") or {}).get("observedGeneration")
-                if name in self._names and observed is not None:
-                    self.seen[name].append(int(observed))
-
-    def backwards(self) -> dict[str, list[int]]:
-        return {name: seen for name, seen in self.seen.items() if seen != sorted(seen)}
 
 
 # ---- worker pods ---------------------------------------------------------------------------

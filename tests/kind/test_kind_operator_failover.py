@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from testbed.audit import GenerationAudit
 from testbed.docker import DockerEngine
 from testbed.kind import KindRelease, get_json
 from tests.kind.fleets import (
     GRAPHS_TASK_QUEUE,
-    GenerationAudit,
     active_operator,
     apply_queue,
     delete_queues,
@@ -122,7 +122,7 @@ def test_the_standby_takes_over_and_a_replica_that_is_not_active_writes_nothing(
     standby_passes = passes_ok(release, standby)
     numbers: dict[str, object] = {"active": active, "standby": standby}
 
-    with GenerationAudit(release, queues) as audit:
+    with GenerationAudit(release.kubectl, release.namespace, queues) as audit:
         for name in queues:
             apply_queue(release, name, queue_spec(burst=1))
         eventually(

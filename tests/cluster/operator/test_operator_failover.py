@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from testbed.audit import GenerationAudit
 from testbed.cluster import Cluster
 from testbed.process import Process, free_port
 from tests.cluster.operator.conftest import (
@@ -32,39 +31,6 @@ from tests.cluster.operator.conftest import (
 PEERING = "queuefleet-test"
 QUEUES = 8
 TAKEOVER_GOAL_SECONDS = 30.0
-
-
-class GenerationAudit:
-    """Polls every queue's status.observedGeneration and records any step backwards."""
-
-    def __init__(self, kube: Cluster, namespace: str) -> None:
-        self._kube, self._namespace = kube, namespace
-        self.seen: dict[str, list[int]] = defaultdict(list)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> GenerationAudit:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.3):
-            result = self._kube.kubectl(
-                "-n", self._namespace, "get", "wfq", "-o", "json", check=False
-            )
-            if result.returncode != 0:
-                continue
-            for item in json.loads(result.stdout)["items"]:
-                observed = (item.get("status") or {}).get("observedGeneration")
-                if observed is not None:
-                    self.seen[item["metadata"]["name"]].append(int(observed))
-
-    def backwards(self) -> dict[str, list[int]]:
-        return {name: gens for name, gens in self.seen.items() if gens != sorted(gens)}
 
 
 def writes(port: int) -> tuple[float, float]:
@@ -114,7 +80,7 @@ def test_standby_takes_over_and_a_paused_replica_writes_nothing(
         eventually(
             lambda: active(ports["a"]) and not active(ports["b"]), what="a active, b standby"
         )
-        with GenerationAudit(kube, namespace) as audit:
+        with GenerationAudit(kube.kubectl, namespace) as audit:
             for index in range(QUEUES):
                 apply_queue(kube, namespace, f"q{index}")
             eventually(

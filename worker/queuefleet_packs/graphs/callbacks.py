@@ -31,7 +31,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from .activities import GraphActivities, HttpRequest
-from .listener import Listener, ListenError, parse_listen
+from .listener import Listener, ListenError, ListenerService, parse_listen
 
 __all__ = [
     "CALLBACK_ACTIVITY",
@@ -134,7 +134,7 @@ class CallbackActivities:
         activity.raise_complete_async()
 
 
-class CallbackReceiver:
+class CallbackReceiver(ListenerService):
     """The worker's callback endpoint: `POST /callbacks/<token>` completes one activity.
 
     A registry Service: the worker starts it before polling and stops it after the drain.
@@ -155,20 +155,6 @@ class CallbackReceiver:
     @property
     def name(self) -> str:
         return "the graphs callback endpoint"
-
-    @property
-    def port(self) -> int:
-        return self.listener.port
-
-    @property
-    def url(self) -> str:
-        return self.listener.url
-
-    async def start(self) -> None:
-        await self.listener.start()
-
-    async def stop(self) -> None:
-        await self.listener.stop()
 
     def _app(self) -> Any:
         from aiohttp import web

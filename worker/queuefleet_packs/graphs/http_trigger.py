@@ -30,7 +30,7 @@ from typing import Any, Final
 
 from temporalio.client import Client
 
-from .listener import Listener
+from .listener import Listener, ListenerService
 from .store import EventConflictError, EventTrigger, GraphStore, is_bound, record_event
 
 __all__ = [
@@ -74,7 +74,7 @@ class TriggerSecret:
         return None
 
 
-class HttpTrigger:
+class HttpTrigger(ListenerService):
     """The endpoint; start/stop like a registry Service. Safe to run beside other ones."""
 
     def __init__(
@@ -89,16 +89,6 @@ class HttpTrigger:
     @property
     def name(self) -> str:
         return "the graphs HTTP trigger"
-
-    @property
-    def url(self) -> str:
-        return self.listener.url
-
-    async def start(self) -> None:
-        await self.listener.start()
-
-    async def stop(self) -> None:
-        await self.listener.stop()
 
     def _app(self) -> Any:
         from aiohttp import web

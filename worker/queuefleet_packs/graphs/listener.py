@@ -68,3 +68,23 @@ class Listener:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+
+
+class ListenerService:
+    """A registry Service that is one HTTP endpoint; a subclass sets `listener` and `name`."""
+
+    listener: Listener
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def url(self) -> str:
+        return self.listener.url
+
+    async def start(self) -> None:
+        await self.listener.start()
+
+    async def stop(self) -> None:
+        await self.listener.stop()
