@@ -33,6 +33,15 @@ RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir 
  && /opt/queuefleet/bin/python -m compileall -q /opt/queuefleet/lib
 
 FROM ${BASE_IMAGE}
+# tini as PID 1: the kernel drops a signal sent to PID 1 that has no handler, and Python
+# installs its handlers a moment after start, so a pod scaled away at once ignored SIGTERM
+# and was killed at the end of its grace period. Under tini a SIGTERM that comes that early
+# stops the process at once; `-e 143` reports that stop as the clean exit it is.
+ARG TINI_VERSION=0.19.0-1+b3
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "tini=${TINI_VERSION}" >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="queuefleet" \
       org.opencontainers.image.description="Temporal worker fleets on Kubernetes: worker runtime and operator" \
@@ -45,5 +54,5 @@ ENV PATH=/opt/queuefleet/bin:$PATH \
 COPY --from=build /opt/queuefleet /opt/queuefleet
 USER 10001:10001
 EXPOSE 8080 9464
-ENTRYPOINT ["queuefleet"]
+ENTRYPOINT ["tini", "-e", "143", "--", "queuefleet"]
 CMD ["worker"]

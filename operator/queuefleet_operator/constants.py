@@ -43,7 +43,9 @@ MANAGED_BY: Final = FIELD_MANAGER
 TLS_MOUNT_PATH: Final = "/etc/queuefleet/temporal-tls"
 TMP_MOUNT_PATH: Final = "/tmp"  # noqa: S108 - an emptyDir, so a read-only root still has scratch space
 WORKER_CONTAINER: Final = "worker"
-WORKER_COMMAND: Final = ("queuefleet", "worker")
+# Arguments to the image's entrypoint (tini, then `queuefleet`: see the Dockerfile); the
+# command is left to the image so that tini stays PID 1 and no early SIGTERM is lost.
+WORKER_ARGS: Final = ("worker",)
 
 
 @dataclass(frozen=True)

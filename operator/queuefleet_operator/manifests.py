@@ -141,7 +141,7 @@ def worker_deployment(
         "name": constants.WORKER_CONTAINER,
         "image": target.image,
         "imagePullPolicy": worker.image_pull_policy,
-        "command": list(constants.WORKER_COMMAND),
+        "args": list(constants.WORKER_ARGS),
         # A worker that exits on bad settings says why in its last log line; this puts that
         # line into the pod's status, where the operator reads it for the queue's status.
         "terminationMessagePolicy": "FallbackToLogsOnError",

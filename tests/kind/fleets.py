@@ -269,6 +269,9 @@ class PodRecord:
     started: datetime | None = None  # the worker container's last start
     finished: datetime | None = None
     exit_code: int | None = None
+    # The kubelet's reason and, on an error exit, the log tail (FallbackToLogsOnError).
+    exit_reason: str = ""
+    exit_message: str = ""
     deleted: bool = False
 
     @property
@@ -298,6 +301,8 @@ class PodRecord:
             terminated = state.get("terminated")
             if terminated:
                 record.exit_code = int(terminated["exitCode"])
+                record.exit_reason = str(terminated.get("reason") or "")
+                record.exit_message = str(terminated.get("message") or "")[-600:]
                 if terminated.get("startedAt"):
                     record.started = parse_time(terminated["startedAt"])
                 if terminated.get("finishedAt"):

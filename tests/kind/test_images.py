@@ -82,6 +82,35 @@ def test_queuefleet_image_runs_as_10001_on_a_read_only_root(images: dict[str, st
     assert result.stdout.split("\n")[:2] == ["10001 10001", "read-only 30"]  # EROFS
 
 
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.6, 3.0], ids=lambda d: f"sigterm-after-{d}s")
+def test_queuefleet_worker_stops_at_once_on_a_sigterm_while_starting(
+    images: dict[str, str], delay: float
+) -> None:
+    """A pod KEDA scales away as it starts: SIGTERM at any moment of startup ends it with 0.
+
+    As PID 1 without an init, the worker ignored a SIGTERM that came before Python's
+    handlers and ran until the kubelet's SIGKILL (exit 137 after the grace period). With no
+    network Temporal stays unreachable, so without the signal the worker would never stop.
+    """
+    name = f"qf-early-stop-{uuid.uuid4().hex[:8]}"
+    docker(
+        "run", "--detach", "--name", name, "--read-only", "--tmpfs", "/tmp", "--network", "none",
+        "--env", "TEMPORAL_ADDRESS=127.0.0.1:7233",
+        images["queuefleet"], "worker", "--task-queue", "graphs.v1",
+    )  # fmt: skip
+    try:
+        time.sleep(delay)
+        docker("kill", "--signal", "TERM", name)
+        try:
+            code = docker("wait", name, timeout=20).stdout.strip()
+        except subprocess.TimeoutExpired:
+            code = "none: still running 20 s after SIGTERM"
+        logs = docker("logs", "--tail", "5", name, check=False).stderr
+        assert code == "0", f"exit {code}; logs:\n{logs}"
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
 async def test_temporal_image_serves_the_workflow_service(
     temporal_container: tuple[str, int, int],
 ) -> None:

@@ -1,10 +1,10 @@
 """Stop signals that arrive while the worker is still starting.
 
-In a container the worker is PID 1, and the kernel discards a signal sent to PID 1 that
-has no handler. The event loop's handlers exist only once the SDK runtime is up, a second
-or more after start, and KEDA scales a fresh pod away that quickly: without this, such a
-SIGTERM was lost and the pod was killed at the end of its grace period. This module is
-imported before anything heavy, so the handler is in place from the first moment.
+The event loop's handlers exist only once the SDK runtime is up, a second or more after
+start, and KEDA scales a fresh pod away that quickly. Before them, the default action
+would end the worker mid-import (or, as PID 1 without an init, the kernel would drop the
+signal: the image runs tini for that). This module is imported before anything heavy, so
+from then on such a SIGTERM is remembered and the worker stops cleanly before connecting.
 """
 
 from __future__ import annotations

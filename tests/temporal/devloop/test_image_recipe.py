@@ -4,10 +4,10 @@ The Dockerfile's build stage is read and replayed step by step (ARG, ENV, WORKDI
 RUN) into a temporary root: COPY copies only what the Dockerfile names, from the repository
 into that root, so a file the image forgets fails the install; RUN runs with the image's
 paths mapped into the root, `python`/`python3` being the base interpreter and each ARG at
-its default. The final stage's COPY --from, ENV and ENTRYPOINT then define how the
-commands run: from the installed venv alone (the source tree deleted), read-only, with a
-clean environment, an unwritable HOME and working directory, as in the container. One
-install per session (~40 s).
+its default. The final stage's COPY --from, ENV and ENTRYPOINT (the command after its
+init) then define how the commands run: from the installed venv alone (the source tree
+deleted), read-only, with a clean environment, an unwritable HOME and working directory,
+as in the container. One install per session (~40 s).
 """
 
 from __future__ import annotations
@@ -194,6 +194,14 @@ def build(tmp: Path) -> Image:
             assert re.fullmatch(r"\d+(:\d+)?", rest), f"USER must be numeric, got {rest}"
             assert not rest.startswith("0"), "the image must not run as root"
     assert entrypoint, "the Dockerfile has no ENTRYPOINT"
+    # An init runs first (PID 1 in the container, tested with real containers in
+    # tests/kind/test_images.py); here the command after its `--` runs directly.
+    assert "--" in entrypoint, f"the ENTRYPOINT runs no init before the command: {entrypoint}"
+    split = entrypoint.index("--")
+    init, entrypoint = entrypoint[:split], entrypoint[split + 1 :]
+    assert any(
+        instruction == "RUN" and f"{init[0]}=" in rest for instruction, rest in final.instructions
+    ), f"the final stage does not install {init[0]} at a pinned version"
     for child in image.root.iterdir():
         if not any(k.lstrip("/").split("/")[0] == child.name for k in kept):
             shutil.rmtree(child)  # the source tree is not in the image
