@@ -164,10 +164,18 @@ class Cache:
             self._pod_failures.setdefault(key, {})[name] = failure
         return key if self.queue(key) is not None else None
 
-    def mark_seen_by_pass(self, key: QueueKey) -> None:
+    def mark_seen_by_pass(
+        self,
+        key: QueueKey,
+        children: Mapping[str, ChildSnapshot],
+        worker_failure: WorkerFailure | None,
+    ) -> None:
+        """Record what a pass planned from: the children it observed, updated with what it
+        applied or deleted. Not the cache as the pass ends: an event that came during the
+        pass (KEDA's Ready, a rollout's progress) was not seen by it and needs a pass."""
         state = self._queues.get(key)
         if state is not None:
-            state.seen_by_pass = (self.children(key), self.worker_failure(key))
+            state.seen_by_pass = (dict(children), worker_failure)
 
     def unchanged_since_pass(self, key: QueueKey) -> bool:
         """Whether the children and pods are as the latest pass left them."""
@@ -183,8 +191,11 @@ class Cache:
     def children(self, key: QueueKey) -> dict[str, ChildSnapshot]:
         return dict(self._children.get(key, {}))
 
-    def record_applied(self, key: QueueKey, snapshot: ChildSnapshot, applied: Applied) -> None:
-        """After our apply: its response is the child's state, minus a newer watched status."""
+    def record_applied(
+        self, key: QueueKey, snapshot: ChildSnapshot, applied: Applied
+    ) -> ChildSnapshot:
+        """After our apply: its response is the child's state, minus a newer watched status.
+        Returns the snapshot cached."""
         children = self._children.setdefault(key, {})
         previous = children.get(snapshot.kind)
         if previous is not None:
@@ -203,6 +214,7 @@ class Cache:
         state = self._queues.get(key)
         if state is not None:
             state.applied[snapshot.kind] = applied
+        return snapshot
 
     def record_verified(self, key: QueueKey, verified: Mapping[str, Applied]) -> None:
         state = self._queues.get(key)

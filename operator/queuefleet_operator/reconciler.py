@@ -22,7 +22,7 @@ from .drift import fingerprint
 from .genstatus import invalid_status, transition_events, with_apply_failure
 from .kube import KubeApi, KubeError
 from .metrics import OperatorMetrics
-from .observed import Applied, Observed, child_snapshot
+from .observed import Applied, ChildSnapshot, Observed, child_snapshot
 from .planner import plan, plan_from_body
 from .plantypes import Event, Plan
 from .spec import QueueIdentity, SpecError, parse_spec
@@ -90,13 +90,14 @@ class Reconciler:
             queue, planned = self.plan(body, observed)
             status = dict(planned.status)
             self._cache.record_verified(key, planned.verified)
-            failure = await self._execute(key, planned)
+            seen = dict(observed.children)  # what this pass knows of its children
+            failure = await self._execute(key, planned, seen)
             if failure is not None:
                 status = with_apply_failure(
                     status, failure, generation=queue.generation, now=observed.now
                 )
             await self._write_status(key, state, status)
-            self._cache.mark_seen_by_pass(key)
+            self._cache.mark_seen_by_pass(key, seen, observed.worker_failure)
             for event in planned.events:
                 self._emit(body, event)
             if failure is not None:
@@ -148,8 +149,11 @@ class Reconciler:
         if not self._is_active():
             raise NotActiveError("paused: another operator replica is active")
 
-    async def _execute(self, key: QueueKey, plan: Plan) -> str | None:
-        """Hand over, apply and delete as planned; the first failure's message, if any."""
+    async def _execute(
+        self, key: QueueKey, plan: Plan, seen: dict[str, ChildSnapshot]
+    ) -> str | None:
+        """Hand over, apply and delete as planned, updating `seen` with the results; the
+        first failure's message, if any."""
         for manifest in plan.hand_over:
             self._check_active()
             try:
@@ -176,7 +180,8 @@ class Reconciler:
                 self._metrics.drift_repairs.labels(kind=kind).inc()
             config_hash = manifest["metadata"]["annotations"][constants.CONFIG_HASH_ANNOTATION]
             applied = Applied(config_hash=config_hash, fingerprint=fingerprint(live, manifest))
-            self._cache.record_applied(key, child_snapshot(live), applied)
+            kept = self._cache.record_applied(key, child_snapshot(live), applied)
+            seen[kept.kind] = kept
         for ref in plan.delete:
             self._check_active()
             try:
@@ -187,6 +192,7 @@ class Reconciler:
                 self._metrics.errors.labels(operation=f"delete-{ref.kind}").inc()
                 return f"deleting {ref.kind} {ref.name} failed: {error}"
             self._cache.record_deleted(key, ref.kind)
+            seen.pop(ref.kind, None)
         return None
 
     async def _write_status(

@@ -114,6 +114,20 @@ async def test_child_events_are_debounced_and_echoes_ignored() -> None:
     await until(lambda: waiting(rt) == {("ns", "orders"): "child-deleted"})
 
 
+async def test_a_child_change_during_a_pass_gets_a_pass_of_its_own() -> None:
+    """The pass planned from the children it observed; KEDA's Ready (here: a rollout's
+    progress) arriving while it ran is news to it, not an echo to ignore."""
+    rt = runtime()
+    rt.queue_seen(queue())
+    rt.child_seen("ADDED", deployment())
+    key = await take(rt)
+    observed = rt.cache.children(key)  # what the pass plans from
+    rt.child_seen("MODIFIED", deployment(ready=1))  # arrives during the pass
+    rt.cache.mark_seen_by_pass(key, observed, None)
+    rt.workqueue.done(key)
+    await until(lambda: waiting(rt) == {("ns", "orders"): "child"})
+
+
 async def test_a_queue_in_a_pass_is_queued_again_after_it() -> None:
     rt = runtime()
     rt.queue_seen(queue())
