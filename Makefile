@@ -147,8 +147,8 @@ setup: venv tools system-packages ## Everything the tests need: virtualenv, tool
 PYTEST = $(TEST_ENV) $(BIN)/pytest --junitxml=$(ARTIFACTS)/junit.xml
 
 .PHONY: test
-test: setup lint ## Lint, then run every test tier against real components (the CI command).
-	$(PYTEST)
+test: setup lint ## Lint, then run every test tier against real components (the CI command); the kind tier runs beside the others.
+	hack/test-tiers.sh $(ARTIFACTS) env $(TEST_ENV) $(BIN)/pytest
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (no processes started).
