@@ -240,7 +240,9 @@ def node_name(release: KindRelease) -> str:
 
 def signal_operator(release: KindRelease, pod: str, signal: str) -> None:
     """Send `signal` to the operator process of `pod` from the node, as the kernel would
-    deliver it (SIGSTOP freezes it without a goodbye to its peers; SIGKILL ends it)."""
+    deliver it (SIGSTOP freezes it without a goodbye to its peers; SIGKILL ends it).
+
+    The container's init is tini; the operator is its child, so both get the signal."""
     body = get_json(release, "pod", pod)
     (status,) = body["status"]["containerStatuses"]
     container = status["containerID"].partition("://")[2]
@@ -250,8 +252,10 @@ def signal_operator(release: KindRelease, pod: str, signal: str) -> None:
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     pid = int(json.loads(inspect.stdout)["info"]["pid"])
+    # Children first, so a SIGKILL'd init cannot take them down before they are signalled.
+    script = f"kill -{signal} $(cat /proc/{pid}/task/*/children) {pid}"
     subprocess.run(
-        ["docker", "exec", node, "kill", f"-{signal}", str(pid)],
+        ["docker", "exec", node, "sh", "-c", script],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
 
