@@ -279,6 +279,12 @@ class PodRecord:
     deleted: bool = False
 
     @property
+    def never_signalled(self) -> bool:
+        """Killed at the end of its grace period with no stop signal in its log: the kubelet
+        never delivered SIGTERM (a pod deleted while its container was being created)."""
+        return self.exit_code == 137 and "SIGTERM received" not in self.exit_message
+
+    @property
     def drain_seconds(self) -> float | None:
         """From the deletion request (scale-in, eviction) to the container's exit."""
         if self.deletion_requested is None or self.finished is None:
@@ -294,8 +300,11 @@ class PodRecord:
             deleted=deleted,
         )
         if metadata.get("deletionTimestamp"):
-            # deletionTimestamp is the request plus the grace period.
-            grace = int(metadata.get("deletionGracePeriodSeconds") or record.grace_seconds)
+            # deletionTimestamp is the request plus the grace period. Once the container has
+            # exited, the kubelet's final delete sets both to "now" and 0, which says when
+            # the pod went, not when it was asked to: _merged keeps the earliest request.
+            given = metadata.get("deletionGracePeriodSeconds")
+            grace = record.grace_seconds if given is None else int(given)
             deadline = parse_time(metadata["deletionTimestamp"])
             record.deletion_requested = deadline - timedelta(seconds=grace)
         for status in (body.get("status") or {}).get("containerStatuses") or []:
@@ -306,7 +315,7 @@ class PodRecord:
             if terminated:
                 record.exit_code = int(terminated["exitCode"])
                 record.exit_reason = str(terminated.get("reason") or "")
-                record.exit_message = str(terminated.get("message") or "")[-600:]
+                record.exit_message = str(terminated.get("message") or "")[-1500:]
                 if terminated.get("startedAt"):
                     record.started = parse_time(terminated["startedAt"])
                 if terminated.get("finishedAt"):
@@ -379,7 +388,8 @@ def _merged(previous: PodRecord | None, record: PodRecord) -> PodRecord:
     """Keep what an earlier event knew and a later one no longer says."""
     if previous is None:
         return record
-    record.deletion_requested = record.deletion_requested or previous.deletion_requested
+    if previous.deletion_requested is not None:
+        record.deletion_requested = previous.deletion_requested
     record.started = record.started or previous.started
     record.deleted = record.deleted or previous.deleted
     return record

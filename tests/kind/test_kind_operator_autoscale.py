@@ -268,6 +268,9 @@ def _drain_numbers(cycle: ScaleCycle) -> dict[str, object]:
         "activities in flight at scale-in": len(cycle.in_flight_at_scale_in()),
         "pods stopped": len(cycle.stopped_pods()),
         "pods exited non-zero": sum(p.exit_code != 0 for p in cycle.stopped_pods()),
+        "of them never signalled by the kubelet": sum(
+            p.never_signalled for p in cycle.stopped_pods()
+        ),
         "longest drain (s)": round(max(drains, default=0.0), 1),
         # Each stopped pod: drain seconds, and whether it had started an activity.
         "drains (s)": sorted(
@@ -313,12 +316,18 @@ def test_scale_in_lets_in_flight_activities_finish_on_their_pods(scale_cycle: Sc
     )
     stopped = scale_cycle.stopped_pods()
     assert stopped
-    # Every pod exits 0, including one scaled away within its first second, before it
-    # polled (tini as PID 1 and the worker's held SIGTERM; see docs/worker.md).
+    # Every pod that got its SIGTERM exits 0 within the grace period, including one scaled
+    # away within its first second (tini as PID 1 and the worker's held SIGTERM; see
+    # docs/worker.md). A pod deleted while its container was still being created may never
+    # be signalled by the kubelet and is killed at the end of the grace period: allowed
+    # only for a pod that ran no activity and whose log shows no SIGTERM, and counted.
+    worked = {r.started_pod for r in batch.activities}
     for pod in stopped:
+        if pod.never_signalled and pod.name not in worked:
+            continue
         assert pod.drain_seconds is not None, pod
         assert pod.drain_seconds <= pod.grace_seconds, pod
-        assert pod.exit_code == 0, pod
+        assert pod.exit_code == 0, (pod.name, pod.exit_code, pod.exit_reason, pod.exit_message)
 
 
 def test_a_hand_edited_image_is_restored_within_one_sync_interval(
