@@ -259,6 +259,7 @@ def _noise_numbers(cycle: ScaleCycle) -> dict[str, object]:
 
 def _drain_numbers(cycle: ScaleCycle) -> dict[str, object]:
     runs = cycle.batch.activities
+    worked = {r.started_pod for r in runs}
     drains = [p.drain_seconds for p in cycle.stopped_pods() if p.drain_seconds is not None]
     return {
         "workflows": len(cycle.batch.statuses),
@@ -274,7 +275,7 @@ def _drain_numbers(cycle: ScaleCycle) -> dict[str, object]:
         "longest drain (s)": round(max(drains, default=0.0), 1),
         # Each stopped pod: drain seconds, and whether it had started an activity.
         "drains (s)": sorted(
-            (round(p.drain_seconds, 1), p.name in {r.started_pod for r in runs})
+            (round(p.drain_seconds, 1), p.name in worked)
             for p in cycle.stopped_pods()
             if p.drain_seconds is not None
         ),

@@ -19,6 +19,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,37 +35,35 @@ STARTED_ONLY = 3  # lab requests and approval tasks the sample load starts and l
 DATABASE_PACKS = ("labs", "approval", "saga")
 
 
-def temporal_servers_on(port: int) -> list[int]:
-    """Pids of `temporal server start-dev` processes serving gRPC on `port`."""
-    wanted = f"--port {port} "
-    found = []
+def processes() -> Iterator[tuple[int, str, str]]:
+    """(pid, /proc/<pid>/stat, command line) of every live process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status_line = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-        if "start-dev" in cmdline and wanted in cmdline:
-            found.append(int(entry.name))
-    return found
+        yield int(entry.name), status_line, cmdline
+
+
+def temporal_servers_on(port: int) -> list[int]:
+    """Pids of `temporal server start-dev` processes serving gRPC on `port`."""
+    wanted = f"--port {port} "
+    return [
+        pid for pid, _, cmdline in processes() if "start-dev" in cmdline and wanted in f"{cmdline} "
+    ]
 
 
 def session_members(session_id: int) -> list[tuple[int, str]]:
     """(pid, command line) of every live process in the session, from /proc."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
+    for pid, status_line, cmdline in processes():
         # Fields after the parenthesised command: state ppid pgrp session ...
-        fields = stat[stat.rindex(")") + 2 :].split()
+        fields = status_line[status_line.rindex(")") + 2 :].split()
         if fields[0] != "Z" and int(fields[3]) == session_id:
-            members.append((int(entry.name), cmdline))
+            members.append((pid, cmdline))
     return members
 
 
