@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,6 +235,69 @@ def remove_egress_guard() -> None:
     iptables = require_binary("iptables", "install Debian's iptables")
     while egress_guard_installed():
         _run(iptables, "-D", "DOCKER-USER", *egress_guard_rule())
+
+
+@dataclass(frozen=True)
+class GuardCount:
+    """Forwarded packets from the KIND bridge to one address: before the guard, and past it."""
+
+    reached: int
+    passed: int
+
+
+def _probe_rule(destination: str, tag: str) -> list[str]:
+    # No target: the rule only counts, and the packet goes on to the next rule.
+    return ["-i", KIND_BRIDGE, "-d", destination, "-m", "comment", "--comment", tag]
+
+
+def _guard_line(iptables: str) -> int:
+    """The guard's position in DOCKER-USER, counted from 1 as `iptables -I` counts."""
+    listing = _run(iptables, "-S", "DOCKER-USER").stdout.splitlines()
+    rules = [line.removeprefix("-A DOCKER-USER ") for line in listing if line.startswith("-A ")]
+    guard = " ".join(egress_guard_rule())
+    if guard not in rules:
+        raise TestbedError(f"the egress guard ({guard}) is not in DOCKER-USER")
+    return rules.index(guard) + 1
+
+
+def _packets(iptables: str, tag: str) -> int:
+    for line in _run(iptables, "-L", "DOCKER-USER", "-n", "-v", "-x").stdout.splitlines():
+        if f"/* {tag} */" in line:
+            return int(line.split()[0])
+    raise TestbedError(f"the counting rule {tag} left DOCKER-USER")
+
+
+@contextlib.contextmanager
+def counting_guarded_packets(destination: str) -> Iterator[Callable[[], GuardCount]]:
+    """Count what the KIND bridge forwards to `destination`, around the egress guard.
+
+    Two rules without a target sit just before and just after the guard. The ICMP answer
+    of the guard is no proof: the kernel rate-limits ICMP errors per peer (icmp_ratelimit),
+    so a node whose other traffic the guard already refuses may see a silent drop instead.
+    """
+    iptables = require_binary("iptables", "install Debian's iptables")
+    reached, passed = (
+        f"queuefleet-probe-reached-{destination}",
+        f"queuefleet-probe-passed-{destination}",
+    )
+    _run(
+        iptables,
+        "-I",
+        "DOCKER-USER",
+        str(_guard_line(iptables)),
+        *_probe_rule(destination, reached),
+    )
+    try:
+        _run(
+            iptables, "-I", "DOCKER-USER", str(_guard_line(iptables) + 1),
+            *_probe_rule(destination, passed),
+        )  # fmt: skip
+        try:
+            yield lambda: GuardCount(_packets(iptables, reached), _packets(iptables, passed))
+        finally:
+            _run(iptables, "-D", "DOCKER-USER", *_probe_rule(destination, passed), check=False)
+    finally:
+        _run(iptables, "-D", "DOCKER-USER", *_probe_rule(destination, reached), check=False)
 
 
 def ensure_docker_engine(*, guard: bool = True) -> DockerEngine:
