@@ -26,7 +26,7 @@ from .observed import (
     worker_failure,
 )
 
-__all__ = ["Cache", "QueueKey", "QueueState"]
+__all__ = ["Cache", "PassInputs", "QueueKey", "QueueState"]
 
 QueueKey = tuple[str, str]  # (namespace, name)
 
@@ -35,6 +35,21 @@ OPTIONAL_CRDS = (
     constants.KEDA_TRIGGERAUTHENTICATIONS_CRD,
     constants.PODMONITORS_CRD,
 )
+
+
+@dataclass(frozen=True)
+class PassInputs:
+    """What a pass planned from, the clock aside. The planner is pure, so a pass over the
+    same inputs would apply nothing and write the same status: it need not run."""
+
+    generation: int
+    status: Mapping[str, Any]
+    children: Mapping[str, ChildSnapshot]
+    applied: Mapping[str, Applied]
+    worker_failure: WorkerFailure | None
+    optional_crds: frozenset[str]
+    connection_spec: Mapping[str, Any] | None
+    temporal: tuple[Any, ...]
 
 
 @dataclass
@@ -51,14 +66,26 @@ class QueueState:
     reconciled_at: float = 0.0
     # The task_queue label the backlog gauges carry for this queue (None: none exported).
     exported_task_queue: str | None = None
-    # What the children (and failing pods) looked like when the latest pass ended, so a
-    # burst of child events that only echoes what that pass saw or did needs no pass.
-    seen_by_pass: tuple[Mapping[str, ChildSnapshot], WorkerFailure | None] | None = None
+    # What the latest successful pass planned from, updated with what it applied and
+    # wrote (None: no such pass since the last failure). Child events that only echo it,
+    # and a periodic pass that would find the same, are skipped.
+    seen_by_pass: PassInputs | None = None
 
     @property
     def status(self) -> Mapping[str, Any]:
         """The latest status: ours if we wrote one since the last event, else the body's."""
         return self.written_status or self.body.get("status") or {}
+
+    def temporal_view(self) -> tuple[Any, ...]:
+        """What of the latest backlog read reaches the status (genstatus: TemporalReachable
+        and status.backlog): not when it was read, only what it found."""
+        check = self.temporal
+        seen = (
+            (check.reachable, check.reading is not None, check.secret_problem, check.error)
+            if check is not None
+            else None
+        )
+        return (seen, self.last_reading)
 
 
 def key_of(body: Mapping[str, Any]) -> QueueKey:
@@ -164,25 +191,45 @@ class Cache:
             self._pod_failures.setdefault(key, {})[name] = failure
         return key if self.queue(key) is not None else None
 
-    def mark_seen_by_pass(
-        self,
-        key: QueueKey,
-        children: Mapping[str, ChildSnapshot],
-        worker_failure: WorkerFailure | None,
-    ) -> None:
-        """Record what a pass planned from: the children it observed, updated with what it
-        applied or deleted. Not the cache as the pass ends: an event that came during the
-        pass (KEDA's Ready, a rollout's progress) was not seen by it and needs a pass."""
+    def pass_inputs(self, key: QueueKey) -> PassInputs | None:
+        """What a pass over `key` would plan from now (None: the queue is not cached)."""
+        state = self.queue(key)
+        if state is None:
+            return None
+        connection_name = referenced(state.body)
+        connection = self._connections.get((key[0], connection_name)) if connection_name else None
+        return PassInputs(
+            generation=generation(state.body),
+            status=state.status,
+            children=self.children(key),
+            applied=dict(state.applied),
+            worker_failure=self.worker_failure(key),
+            optional_crds=frozenset(self._crds),
+            connection_spec=connection.get("spec") if connection is not None else None,
+            temporal=state.temporal_view(),
+        )
+
+    def forget_pass(self, key: QueueKey) -> None:
+        """A pass began: until one ends well, nothing counts as seen."""
         state = self._queues.get(key)
         if state is not None:
-            state.seen_by_pass = (dict(children), worker_failure)
+            state.seen_by_pass = None
+
+    def mark_seen_by_pass(self, key: QueueKey, inputs: PassInputs) -> None:
+        """Record what a successful pass planned from: the inputs it observed, with the
+        children, applied records and status as it left them. Not the cache as the pass
+        ends: an event that came during the pass (KEDA's Ready, a rollout's progress) was
+        not seen by it and needs a pass."""
+        state = self._queues.get(key)
+        if state is not None:
+            state.seen_by_pass = inputs
 
     def unchanged_since_pass(self, key: QueueKey) -> bool:
-        """Whether the children and pods are as the latest pass left them."""
+        """Whether a pass now would plan from what the latest successful pass saw."""
         state = self._queues.get(key)
         if state is None or state.seen_by_pass is None:
             return False
-        return state.seen_by_pass == (self.children(key), self.worker_failure(key))
+        return state.seen_by_pass == self.pass_inputs(key)
 
     def worker_failure(self, key: QueueKey) -> WorkerFailure | None:
         failures = self._pod_failures.get(key)

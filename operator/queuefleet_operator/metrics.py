@@ -64,6 +64,12 @@ class OperatorMetrics:
             "WorkflowQueue status writes (only statuses that changed are written).",
             registry=self.registry,
         )
+        self.backlog_reads = Counter(
+            "queuefleet_operator_backlog_reads",
+            "Backlog reads from Temporal (DescribeTaskQueue per queue type), by result.",
+            ["result"],
+            registry=self.registry,
+        )
         self.drift_repairs = Counter(
             "queuefleet_operator_drift_repairs",
             "Children re-applied because a field the operator sets was changed by someone else.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -86,6 +87,8 @@ class Reconciler:
         result = "ok"
         try:
             body = state.body
+            inputs = self._cache.pass_inputs(key)
+            self._cache.forget_pass(key)
             observed = self.observe(key, state)
             queue, planned = self.plan(body, observed)
             status = dict(planned.status)
@@ -97,7 +100,9 @@ class Reconciler:
                     status, failure, generation=queue.generation, now=observed.now
                 )
             await self._write_status(key, state, status)
-            self._cache.mark_seen_by_pass(key, seen, observed.worker_failure)
+            if failure is None and inputs is not None:
+                left = replace(inputs, children=seen, applied=dict(state.applied), status=status)
+                self._cache.mark_seen_by_pass(key, left)
             for event in planned.events:
                 self._emit(body, event)
             if failure is not None:

@@ -16,13 +16,13 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .backlog import BacklogMonitor, BacklogReader
-from .cache import Cache, QueueKey, QueueState, key_of
+from .cache import Cache, QueueKey, key_of
 from .config import OperatorConfig
 from .kube import KubeApi, KubeError
 from .metrics import OperatorMetrics
@@ -39,9 +39,13 @@ _RETRY_SECONDS = 15.0
 # Backlog reads in flight at once during a resync (each bounded by the Temporal timeout).
 _CONCURRENT_BACKLOG_READS = 16
 # A resync queues a pass when the backlog reading changed what the status shows, and
-# otherwise only when the queue had no pass for this many sync intervals: watch events
-# already report drift, so the unconditional pass is a safety net, not the main path.
+# otherwise only when the queue had no pass for this many sync intervals and its cached
+# inputs changed since the last one (a watch that re-listed): watch events already
+# report drift, so the periodic pass is a safety net, not the main path.
 _FULL_RESYNC_INTERVALS = 5
+# A new queue's first pass waits this long at most for its first backlog read, so that
+# its first status already says whether Temporal answers (one status write, not two).
+_FIRST_READ_WAIT_SECONDS = 2.0
 
 
 class Runtime:
@@ -89,8 +93,9 @@ class Runtime:
             blocking=self._blocking,
             clock=clock,
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._reads: asyncio.Semaphore | None = None  # bounds backlog reads in flight
+        self._reading: set[QueueKey] = set()  # queues whose backlog is being read
         self._started = False
         if not active:
             self.workqueue.pause()
@@ -101,12 +106,12 @@ class Runtime:
         key = key_of(body)
         new = self.cache.queue(key) is None
         trigger = self.cache.queue_seen(body)
-        if trigger is not None:
-            self.workqueue.add(key, trigger=trigger)
         if new and self._started:
-            # Read the backlog now rather than at the next round of the resync loop,
-            # so its first pass already knows whether Temporal is reachable.
-            self._spawn(self._resync(key), name="first backlog read")
+            # Read the backlog now rather than at the next round of the resync loop, and
+            # let the first pass wait for it (briefly).
+            self._spawn(self._first_pass(key, trigger), name="first backlog read")
+        elif trigger is not None:
+            self.workqueue.add(key, trigger=trigger)
 
     def queue_gone(self, body: Mapping[str, Any]) -> None:
         key = key_of(body)
@@ -207,14 +212,26 @@ class Runtime:
         for key in self.cache.queue_keys():  # seen before the loops existed: read their backlog
             self._spawn(self._resync(key), name="first backlog read")
 
+    async def _first_pass(self, key: QueueKey, trigger: str | None) -> None:
+        """Queue a new queue's first pass once its first backlog read is in, or after
+        `_FIRST_READ_WAIT_SECONDS` (Temporal slow to answer must not hold the children
+        back); a read still running then queues its own pass if it changes the status."""
+        read = self._spawn(self._read_backlog(key), name="first backlog read")
+        done, _ = await asyncio.wait({read}, timeout=_FIRST_READ_WAIT_SECONDS)
+        if trigger is not None:
+            self.workqueue.add(key, trigger=trigger)
+        if not done and await read:
+            self.workqueue.add(key, trigger="timer")
+
     def run_in_background(self, coroutine: Any, *, name: str) -> None:
         """Run `coroutine` until the runtime closes (e.g. the peering monitor)."""
         self._spawn(coroutine, name=name)
 
-    def _spawn(self, coroutine: Any, *, name: str) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, _T], *, name: str) -> asyncio.Task[_T]:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def reconcile(self, key: QueueKey, *, trigger: str) -> Plan | None:
         """One pass over `key` now (what a worker runs)."""
@@ -271,17 +288,34 @@ class Runtime:
             await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
     async def _resync(self, key: QueueKey) -> None:
-        """Read one queue's backlog; queue a pass if that changed its status, or if due."""
-        assert self._reads is not None
-        async with self._reads:
-            state = self.cache.queue(key)
-            if state is None or not self._active.is_set():
-                return
-            shown = _temporal_view(state)
-            await self.backlog.refresh(key)
-        full_every = self.config.sync_interval_seconds * _FULL_RESYNC_INTERVALS
-        if time.monotonic() - state.reconciled_at >= full_every or _temporal_view(state) != shown:
+        if await self._read_backlog(key):
             self.workqueue.add(key, trigger="timer")
+
+    async def _read_backlog(self, key: QueueKey) -> bool:
+        """Read one queue's backlog; whether a pass is due: the reading changed what the
+        status shows, or the periodic pass is due and would see something new.
+
+        One read per queue at a time: when Temporal answers slowly, rounds of the resync
+        loop skip the queues still being read instead of piling up behind them.
+        """
+        assert self._reads is not None
+        if key in self._reading:
+            return False
+        self._reading.add(key)
+        try:
+            async with self._reads:
+                state = self.cache.queue(key)
+                if state is None or not self._active.is_set():
+                    return False
+                shown = state.temporal_view()
+                await self.backlog.refresh(key)
+        finally:
+            self._reading.discard(key)
+        if state.temporal_view() != shown:
+            return True
+        full_every = self.config.sync_interval_seconds * _FULL_RESYNC_INTERVALS
+        due = time.monotonic() - state.reconciled_at >= full_every
+        return due and not self.cache.unchanged_since_pass(key)
 
     async def _blocking(self, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run a blocking API call on the operator's own threads (one per worker)."""
@@ -295,14 +329,3 @@ class Runtime:
         self._reader.forget_all()
         await self._blocking(self.kube.close)
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _temporal_view(state: QueueState) -> tuple[Any, ...]:
-    """What of the latest backlog read reaches the status (see genstatus: TemporalReachable)."""
-    check = state.temporal
-    seen = (
-        (check.reachable, check.reading is not None, check.secret_problem, check.error)
-        if (check is not None)
-        else None
-    )
-    return (seen, state.last_reading)

@@ -3,7 +3,9 @@
 A key is waiting at most once however often it is added; a key being processed is not
 handed out again until `done`, and one added meanwhile is queued again at `done` (its pass
 may have started from stale state). `add_after` debounces: additions during the delay share
-one entry. `pause` stops `get` from handing out keys (nothing is lost) until `resume`.
+one entry, and its `unless` is asked when the delay ends, or, if the key is being processed
+then, at `done` (only then is known what that pass saw). `pause` stops `get` from handing
+out keys (nothing is lost) until `resume`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class WorkQueue(Generic[K]):
         self._waiting: dict[K, tuple[str, float]] = {}
         self._processing: set[K] = set()
         self._again: dict[K, str] = {}
+        self._again_unless: dict[K, tuple[str, Callable[[], bool]]] = {}
         self._delayed: dict[K, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
         self._running = asyncio.Event()
@@ -63,7 +66,9 @@ class WorkQueue(Generic[K]):
 
         def due() -> None:
             self._delayed.pop(key, None)
-            if unless is None or not unless():
+            if unless is not None and key in self._processing:
+                self._again_unless.setdefault(key, (trigger, unless))
+            elif unless is None or not unless():
                 self.add(key, trigger=trigger)
 
         self._delayed[key] = asyncio.get_running_loop().call_later(delay, due)
@@ -83,8 +88,11 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         self._processing.discard(key)
         again = self._again.pop(key, None)
+        conditional = self._again_unless.pop(key, None)
         if again is not None:
             self.add(key, trigger=again)
+        elif conditional is not None and not conditional[1]():
+            self.add(key, trigger=conditional[0])
 
     def forget(self, key: K) -> None:
         """Drop a key that no longer exists (waiting, delayed or due again)."""
@@ -94,6 +102,7 @@ class WorkQueue(Generic[K]):
         if handle is not None:
             handle.cancel()
         self._again.pop(key, None)
+        self._again_unless.pop(key, None)
 
     def pending(self) -> dict[K, str]:
         """Keys waiting (not delayed, not in process), with what asked for them."""

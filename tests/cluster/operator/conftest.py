@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.request
@@ -49,6 +50,7 @@ def start_operator(
     peering: str | None = None,
     priority: int | None = None,
     log_name: str | None = None,
+    sync_interval: float | None = None,
 ) -> Process:
     """Start `queuefleet operator` for one namespace and wait for its liveness endpoint."""
     options = OperatorOptions(
@@ -58,6 +60,8 @@ def start_operator(
         peering=peering,
         priority=priority,
     )
+    if sync_interval is not None:
+        options = dataclasses.replace(options, sync_interval=sync_interval)
     process, _ = testbed_start_operator(
         kube, options, log_path=artifacts / "operator" / f"{log_name or namespace}.log"
     )

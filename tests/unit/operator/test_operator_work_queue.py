@@ -7,6 +7,7 @@ as a worker would; no pass runs (the workers are not started), so the API is nev
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -14,6 +15,7 @@ from queuefleet_operator import constants
 from queuefleet_operator.backlog import BacklogReader
 from queuefleet_operator.config import OperatorConfig
 from queuefleet_operator.kube import KubeApi
+from queuefleet_operator.observed import TemporalCheck
 from queuefleet_operator.runtime import Runtime
 
 DEBOUNCE = 0.05
@@ -121,9 +123,10 @@ async def test_a_child_change_during_a_pass_gets_a_pass_of_its_own() -> None:
     rt.queue_seen(queue())
     rt.child_seen("ADDED", deployment())
     key = await take(rt)
-    observed = rt.cache.children(key)  # what the pass plans from
+    observed = rt.cache.pass_inputs(key)  # what the pass plans from
+    assert observed is not None
     rt.child_seen("MODIFIED", deployment(ready=1))  # arrives during the pass
-    rt.cache.mark_seen_by_pass(key, observed, None)
+    rt.cache.mark_seen_by_pass(key, observed)
     rt.workqueue.done(key)
     await until(lambda: waiting(rt) == {("ns", "orders"): "child"})
 
@@ -166,3 +169,47 @@ async def until(check: Any, timeout: float = 2.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(DEBOUNCE / 5)
+
+
+def test_a_pass_is_news_only_when_an_input_changed_since_the_last_one() -> None:
+    """What the periodic pass and the child debounce compare: every input of the planner.
+    A child re-listed by a watch (no event type), a Temporal answer, an optional CRD, a
+    status someone else wrote: each makes a pass worth running again."""
+    rt = runtime()
+    rt.queue_seen(queue())
+    key = ("ns", "orders")
+    rt.child_seen("ADDED", deployment())
+
+    def after_a_pass() -> None:
+        inputs = rt.cache.pass_inputs(key)
+        assert inputs is not None
+        rt.cache.mark_seen_by_pass(key, inputs)
+        assert rt.cache.unchanged_since_pass(key)
+
+    after_a_pass()
+    rt.child_seen(None, deployment(ready=1))  # a watch re-listed: no event, but news
+    assert not rt.cache.unchanged_since_pass(key)
+
+    after_a_pass()
+    state = rt.cache.queue(key)
+    assert state is not None
+    state.temporal = TemporalCheck(reachable=False, checked_at=datetime.now(UTC), error="down")
+    assert not rt.cache.unchanged_since_pass(key)
+
+    after_a_pass()
+    state.temporal = TemporalCheck(reachable=False, checked_at=datetime.now(UTC), error="down")
+    assert rt.cache.unchanged_since_pass(key)  # read again, same answer: not news
+
+    crd = {
+        "metadata": {"name": constants.PODMONITORS_CRD},
+        "status": {"conditions": [{"type": "Established", "status": "True"}]},
+    }
+    rt.crd_seen("ADDED", crd)
+    assert not rt.cache.unchanged_since_pass(key)
+
+    after_a_pass()
+    rt.queue_seen(queue(status={"conditions": [{"type": "Ready", "status": "True"}]}))
+    assert not rt.cache.unchanged_since_pass(key)  # a status we did not write
+
+    rt.cache.forget_pass(key)  # a pass began; until one ends well nothing counts as seen
+    assert not rt.cache.unchanged_since_pass(key)

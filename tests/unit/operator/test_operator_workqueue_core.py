@@ -42,3 +42,24 @@ async def test_add_after_shares_one_entry_and_forget_cancels_it() -> None:
     queue.forget("b")
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(queue.get(), timeout=0.1)  # well past the 0.01 s delay
+
+
+@pytest.mark.parametrize("echo_only", [True, False])
+async def test_a_debounce_ending_during_processing_is_decided_at_done(echo_only: bool) -> None:
+    """Whether the burst was only an echo of the pass in flight is known when it ends."""
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a", trigger="spec")
+    item = await queue.get()
+    asked: list[str] = []
+
+    def unless() -> bool:
+        asked.append("asked")
+        return echo_only
+
+    queue.add_after("a", trigger="child", delay=0.01, unless=unless)
+    await asyncio.sleep(0.05)  # asyncio runs the 0.01 s timer first: the delay ended
+    assert asked == []
+    assert queue.pending() == {}
+    queue.done(item.key)
+    assert asked == ["asked"]
+    assert queue.pending() == ({} if echo_only else {"a": "child"})
