@@ -4,7 +4,9 @@ A private kwok control plane (KEDA's CRDs and ours installed, no KEDA controller
 Temporal dev server; `queuefleet operator` runs as a local process against both. A queue is
 Ready only once KEDA accepted its ScaledObject, so the benchmark stands in for KEDA's
 controller: it writes each new ScaledObject's Ready condition as KEDA would (its own
-client, not the operator's). All queues go in with one server-side apply, then we measure:
+client, not the operator's, from a watch; Ready is counted from a watch too, so the
+benchmark's own polling costs the API server almost nothing). All queues go in with one
+server-side apply, then we measure:
   - time until every queue is Ready with its Deployment and ScaledObject created,
   - per-queue latency: creationTimestamp → the Ready condition's lastTransitionTime (whole
     seconds: both are API timestamps), one reconcile pass's duration and the wait in the
@@ -12,7 +14,11 @@ client, not the operator's). All queues go in with one server-side apply, then w
     PromQL's histogram_quantile),
   - the operator's peak RSS (VmHWM) and CPU seconds (utime + stime, all threads, /proc),
   - its CPU while idle over 60 s afterwards (the resync loop still reads every backlog),
-  - reconcile passes per queue, by trigger (the operator's own counter).
+  - reconcile passes per queue, by trigger (the operator's own counter),
+  - the CPU seconds of each test-bed process until all were Ready (API server, etcd,
+    controller manager, scheduler, kwok, Temporal) and how busy the machine was: on a
+    small machine they, not the operator, decide how fast queues can be Ready,
+  - the Events in the namespace by reason (each one an API write).
 
 Run: `make bench-operator` or `python -m bench.operator.run --queues 500`.
 Targets: 500 queues all Ready <= 45 s, pass p95 <= 2 s, peak RSS <= 200 MiB, idle CPU
@@ -32,7 +38,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -92,6 +98,40 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):  # the kernel's high-water mark of resident memory
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"/proc/{pid}/status has no VmHWM")
+
+
+# The test bed's processes by their command name (/proc/PID/comm, at most 15 characters).
+TESTBED_COMPONENTS = {
+    "kube-apiserver": "kube-apiserver",
+    "etcd": "etcd",
+    "kube-controller": "kube-controller-manager",
+    "kube-scheduler": "kube-scheduler",
+    "kwok-controller": "kwok",
+    "temporal": "temporal (dev server)",
+}
+
+
+def testbed_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of each test-bed component (every process with that name)."""
+    totals = dict.fromkeys(TESTBED_COMPONENTS.values(), 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # exited meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        component = TESTBED_COMPONENTS.get(name)
+        if component is not None:
+            fields = text.rsplit(")", 1)[1].split()
+            totals[component] += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return totals
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / _CLOCK_TICKS, sum(fields) / _CLOCK_TICKS
 
 
 # ---- the test bed -------------------------------------------------------------------------
@@ -197,23 +237,33 @@ def apply_at_once(cluster: Cluster, count: int, *, clients: int = 10) -> None:
         list(pool.map(apply, [chunk for chunk in chunks if chunk]))
 
 
-class KedaStandIn:
-    """Marks every ScaledObject Ready, as KEDA's controller does once it accepts one."""
+def custom_objects_api(cluster: Cluster) -> Any:
+    """The bench's own client (not the operator's), from the cluster's kubeconfig."""
+    from kubernetes import client, config
 
-    def __init__(self, cluster: Cluster) -> None:
-        from kubernetes import client, config
+    configuration = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(cluster.kubeconfig), client_configuration=configuration
+    )
+    configuration.connection_pool_maxsize = 8
+    return client.CustomObjectsApi(client.ApiClient(configuration))
 
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(cluster.kubeconfig), client_configuration=configuration
-        )
-        configuration.connection_pool_maxsize = 8
-        self._api = client.CustomObjectsApi(client.ApiClient(configuration))
-        self._accepted: set[str] = set()
+
+class Watcher:
+    """One watch stream in a thread, re-opened until stopped; `on_event` sees each event.
+
+    The bench watches instead of listing every second: a list of 500 queues every second,
+    each from a new kubectl, cost the API server more CPU than some of what it measured.
+    """
+
+    def __init__(
+        self, api: Any, plural: str, group: str, on_event: Callable[[str, dict[str, Any]], None]
+    ) -> None:
+        self._api, self._plural, self._group, self._on_event = api, plural, group, on_event
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="keda stand-in", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"watch {plural}", daemon=True)
 
-    def __enter__(self) -> KedaStandIn:
+    def __enter__(self) -> Watcher:
         self._thread.start()
         return self
 
@@ -221,6 +271,52 @@ class KedaStandIn:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        version = ""  # where the next stream picks up
+        while not self._stop.is_set():
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(
+                    self._api.list_namespaced_custom_object, self._group, "v1alpha1",
+                    NAMESPACE, self._plural, resource_version=version, timeout_seconds=5,
+                ):  # fmt: skip
+                    body = event["object"]
+                    version = body["metadata"]["resourceVersion"]
+                    self._on_event(event["type"], body)
+                    if self._stop.is_set():
+                        stream.stop()
+            except ApiException as error:
+                if error.status != 410:  # 410 Gone: that version expired; start over
+                    raise
+                version = ""
+
+
+class KedaStandIn:
+    """Marks every new ScaledObject Ready, as KEDA's controller does once it accepts one."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._api = custom_objects_api(cluster)
+        self._accepted: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keda stand-in")
+        self._watch = Watcher(self._api, "scaledobjects", "keda.sh", self._seen)
+
+    def __enter__(self) -> KedaStandIn:
+        self._watch.__enter__()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._watch.__exit__()
+        self._pool.shutdown(wait=True)
+
+    def _seen(self, event_type: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        if event_type == "ADDED" and name not in self._accepted:
+            self._accepted.add(name)
+            self._pool.submit(self._accept, name)
 
     def _accept(self, name: str) -> None:
         condition = {
@@ -234,19 +330,35 @@ class KedaStandIn:
             {"status": {"conditions": [condition]}},
         )  # fmt: skip
 
-    def _run(self) -> None:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            while not self._stop.wait(0.5):
-                listing = self._api.list_namespaced_custom_object(
-                    "keda.sh", "v1alpha1", NAMESPACE, "scaledobjects"
-                )
-                new = [
-                    item["metadata"]["name"]
-                    for item in listing.get("items") or []
-                    if item["metadata"]["name"] not in self._accepted
-                ]
-                list(pool.map(self._accept, new))
-                self._accepted.update(new)
+
+class ReadyCount:
+    """How many WorkflowQueues are Ready with their children, from a watch."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._ready: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._watch = Watcher(
+            custom_objects_api(cluster), "workflowqueues", "queuefleet.dev", self._seen
+        )
+
+    def __enter__(self) -> ReadyCount:
+        self._watch.__enter__()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._watch.__exit__()
+
+    def _seen(self, event_type: str, body: dict[str, Any]) -> None:
+        with self._lock:
+            name = body["metadata"]["name"]
+            if event_type == "DELETED":
+                self._ready.pop(name, None)
+            else:
+                self._ready[name] = ready_with_children(body)
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(self._ready.values())
 
 
 def passes_by_trigger(metrics_port: int) -> dict[str, int]:
@@ -283,6 +395,16 @@ def count_children(cluster: Cluster) -> dict[str, int]:
         names = cluster.kubectl("-n", NAMESPACE, "get", kind, "-o", "name", timeout=60).stdout
         counts[kind] = len(names.split())
     return counts
+
+
+def events_by_reason(cluster: Cluster) -> dict[str, int]:
+    """Kubernetes Events in the namespace, by reason: each one was an API write too."""
+    listing = cluster.kubectl("-n", NAMESPACE, "get", "events", "-o", "json", timeout=60)
+    counts: dict[str, int] = {}
+    for event in json.loads(listing.stdout)["items"]:
+        reason = str(event.get("reason", ""))
+        counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def _time(value: str) -> datetime:
@@ -382,23 +504,25 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             profile=args.profile,
         )
         keda = KedaStandIn(cluster)
+        ready_count = ReadyCount(cluster)
         try:
             keda.__enter__()
+            ready_count.__enter__()
             pid = operator.popen.pid
             cpu_at_start = cpu_seconds(pid)
+            testbed_at_start = testbed_cpu_seconds()
+            machine_at_start = machine_busy_seconds()
             print(f"  applying {args.queues} WorkflowQueues at once", flush=True)
             started = time.monotonic()
             apply_at_once(cluster, args.queues)
             applied = time.monotonic() - started
             deadline = started + args.timeout
             ready = 0
-            queues: list[dict[str, Any]] = []
             reported = 0.0
             while time.monotonic() < deadline:
                 if not operator.alive():
                     raise RuntimeError(f"the operator exited; log {operator.log_path}")
-                queues = list_queues(cluster)
-                ready = sum(1 for q in queues if ready_with_children(q))
+                ready = ready_count.count()
                 if ready == args.queues:
                     break
                 if time.monotonic() - reported >= 10:
@@ -406,7 +530,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     print(
                         f"  {ready}/{args.queues} Ready after {reported - started:.0f}s", flush=True
                     )
-                time.sleep(1.0)
+                time.sleep(0.2)
             all_ready = time.monotonic() - started
             if ready < args.queues:
                 raise RuntimeError(
@@ -414,11 +538,21 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     f"log {operator.log_path}"
                 )
             cpu_burst = cpu_seconds(pid) - cpu_at_start
+            testbed_burst = {
+                name: round(seconds - testbed_at_start[name], 2)
+                for name, seconds in testbed_cpu_seconds().items()
+            }
+            machine_now = machine_busy_seconds()
+            busy, total = (machine_now[i] - machine_at_start[i] for i in (0, 1))
             passes_until_ready = passes_by_trigger(metrics_port)
             api_until_ready = api_latency(metrics_port)
-            keda.__exit__()  # nothing new to accept; keep its polling out of the idle measure
+            # Nothing new to accept or count: keep both watches out of the idle measure.
+            keda.__exit__()
+            ready_count.__exit__()
+            queues = list_queues(cluster)
             print(f"  all {ready} Ready after {all_ready:.1f}s; now idle for {args.idle}s")
             children = count_children(cluster)
+            events = events_by_reason(cluster)
 
             idle_from = cpu_seconds(pid)
             idle_started = time.monotonic()
@@ -431,6 +565,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             total_cpu = cpu_seconds(pid)
         finally:
             keda.__exit__()
+            ready_count.__exit__()
             operator.stop()
 
     latencies = ready_latencies(queues)
@@ -441,6 +576,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "apply_seconds": round(applied, 2),
         "all_ready_seconds": round(all_ready, 2),
         "children": children,
+        "events_by_reason": events,
+        "cpu_seconds_until_all_ready": {
+            "operator": round(cpu_burst, 2),
+            **testbed_burst,
+            "machine_busy_percent": round(100 * busy / total, 1) if total else None,
+            "note": "the test bed shares the machine: its CPU bounds how fast queues can be Ready",
+        },
         "ready_latency_seconds": {
             "p50": percentile(latencies, 0.50),
             "p95": percentile(latencies, 0.95),
@@ -521,6 +663,11 @@ def print_table(result: dict[str, Any]) -> None:
     print("passes per queue by trigger: " + ", ".join(f"{k} {v}" for k, v in by_trigger.items()))
     for operation, row in result["api_request_seconds_until_all_ready"].items():
         print(f"API {operation}: {row['calls']} calls, p50 {row['p50']} s, p95 {row['p95']} s")
+    cpu = result["cpu_seconds_until_all_ready"]
+    shares = ", ".join(f"{k} {v}" for k, v in cpu.items() if isinstance(v, float) and k != "note")
+    print(f"CPU seconds until all Ready: {shares}")
+    events = result["events_by_reason"]
+    print("events by reason: " + ", ".join(f"{k} {v}" for k, v in events.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
