@@ -88,9 +88,14 @@ _WAIT_HISTOGRAM = "queuefleet_operator_work_queue_wait_seconds"
 # ---- the operator process, seen through /proc -------------------------------------------
 
 
+def _stat_cpu_seconds(stat: str) -> float:
+    """utime + stime from the text of /proc/PID/stat (fields after the command name)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -122,8 +127,7 @@ def testbed_cpu_seconds() -> dict[str, float]:
         name = text[text.index("(") + 1 : text.rindex(")")]
         component = TESTBED_COMPONENTS.get(name)
         if component is not None:
-            fields = text.rsplit(")", 1)[1].split()
-            totals[component] += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+            totals[component] += _stat_cpu_seconds(text)
     return totals
 
 
@@ -542,8 +546,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 name: round(seconds - testbed_at_start[name], 2)
                 for name, seconds in testbed_cpu_seconds().items()
             }
-            machine_now = machine_busy_seconds()
-            busy, total = (machine_now[i] - machine_at_start[i] for i in (0, 1))
+            busy_now, total_now = machine_busy_seconds()
+            busy, total = busy_now - machine_at_start[0], total_now - machine_at_start[1]
             passes_until_ready = passes_by_trigger(metrics_port)
             api_until_ready = api_latency(metrics_port)
             # Nothing new to accept or count: keep both watches out of the idle measure.

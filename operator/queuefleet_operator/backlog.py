@@ -54,6 +54,11 @@ class TemporalUnreachable(ConnectionError):
     """Connecting to Temporal failed (now, or moments ago through the same connection)."""
 
 
+def _error_text(error: BaseException) -> str:
+    """An error as a status message shows it (some exceptions carry no text of their own)."""
+    return str(error) or type(error).__name__
+
+
 class SecretUnreadable(RuntimeError):
     """A credentials Secret could not be read; the message names it and what to do."""
 
@@ -205,7 +210,7 @@ class BacklogReader:
                 )
             except Exception as error:
                 # The same text each time, so the status does not change with every read.
-                detail = str(error) or type(error).__name__
+                detail = _error_text(error)
                 self._failed[key] = (time.monotonic(), detail)
                 raise TemporalUnreachable(detail) from error
             self._failed.pop(key, None)
@@ -286,7 +291,7 @@ class BacklogMonitor:
         except Exception as error:  # any failure means "unreachable"; reconciliation goes on
             self._metrics.errors.labels(operation="backlog").inc()
             self._metrics.backlog_reads.labels(result="error").inc()
-            detail = str(error) or type(error).__name__
+            detail = _error_text(error)
             state.temporal = TemporalCheck(
                 reachable=False,
                 checked_at=now,

@@ -42,7 +42,7 @@ _CONCURRENT_BACKLOG_READS = 16
 # otherwise only when the queue had no pass for this many sync intervals and its cached
 # inputs changed since the last one (a watch that re-listed): watch events already
 # report drift, so the periodic pass is a safety net, not the main path.
-_FULL_RESYNC_INTERVALS = 5
+FULL_RESYNC_INTERVALS = 5
 # A new queue's first pass waits this long at most for its first backlog read, so that
 # its first status already says whether Temporal answers (one status write, not two).
 _FIRST_READ_WAIT_SECONDS = 2.0
@@ -266,7 +266,7 @@ class Runtime:
 
     async def _resync_forever(self) -> None:
         """Each sync interval: read every queue's backlog; queue a pass when that changed
-        the status, or when the queue's last pass is `_FULL_RESYNC_INTERVALS` old.
+        the status, or when the queue's last pass is `FULL_RESYNC_INTERVALS` old.
 
         The reads are spread evenly over the interval (what jitter is for), so Temporal and
         the API server see a steady trickle rather than a burst per interval.
@@ -313,7 +313,7 @@ class Runtime:
             self._reading.discard(key)
         if state.temporal_view() != shown:
             return True
-        full_every = self.config.sync_interval_seconds * _FULL_RESYNC_INTERVALS
+        full_every = self.config.sync_interval_seconds * FULL_RESYNC_INTERVALS
         due = time.monotonic() - state.reconciled_at >= full_every
         return due and not self.cache.unchanged_since_pass(key)
 

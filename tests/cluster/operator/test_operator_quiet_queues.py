@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from queuefleet_operator.runtime import FULL_RESYNC_INTERVALS
+
 from testbed.cluster import Cluster
 from testbed.process import free_port
 from tests.cluster.operator.conftest import (
@@ -24,7 +26,6 @@ from tests.cluster.operator.conftest import (
 
 PASSES = "queuefleet_operator_reconciles_total"
 READS = "queuefleet_operator_backlog_reads_total"
-FULL_RESYNC_INTERVALS = 5  # runtime._FULL_RESYNC_INTERVALS: when a periodic pass is due
 
 
 def ready_queue(kube: Cluster, namespace: str, name: str) -> None:
