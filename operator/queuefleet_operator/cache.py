@@ -165,7 +165,11 @@ class Cache:
         else:
             # An event that changes nothing we look at (a PDB's status, the echo of our own
             # apply) needs no pass; a spec change does, and the planner judges if it is drift.
-            changed = children.get(snapshot.kind) != snapshot
+            # An event older than our apply's response (cached meanwhile) is already known.
+            previous = children.get(snapshot.kind)
+            if previous is not None and not snapshot.supersedes(previous):
+                return None
+            changed = previous != snapshot
             children[snapshot.kind] = snapshot
         if not (event_type and changed) or self.queue(key) is None:
             return None
@@ -241,22 +245,14 @@ class Cache:
     def record_applied(
         self, key: QueueKey, snapshot: ChildSnapshot, applied: Applied
     ) -> ChildSnapshot:
-        """After our apply: its response is the child's state, minus a newer watched status.
-        Returns the snapshot cached."""
+        """After our apply: its response is the child's state unless the watch already
+        delivered a newer one (KEDA's Ready written between our apply and its response
+        reaching us: keeping the response would lose it, and no later event brings it
+        back). Returns the snapshot cached."""
         children = self._children.setdefault(key, {})
         previous = children.get(snapshot.kind)
-        if previous is not None:
-            snapshot = ChildSnapshot(
-                kind=snapshot.kind,
-                name=snapshot.name,
-                namespace=snapshot.namespace,
-                owner_uid=snapshot.owner_uid,
-                generation=snapshot.generation,
-                config_hash=snapshot.config_hash,
-                deployment=snapshot.deployment or previous.deployment,
-                scaled_object=snapshot.scaled_object or previous.scaled_object,
-                live_json=snapshot.live_json,
-            )
+        if previous is not None and not snapshot.supersedes(previous):
+            snapshot = previous  # newer, and it includes our write (revisions only grow)
         children[snapshot.kind] = snapshot
         state = self._queues.get(key)
         if state is not None:

@@ -75,6 +75,20 @@ class ChildSnapshot:
     # Everything but status and bookkeeping, as compact JSON: what drift is judged on
     # (a string keeps thousands of cached children small).
     live_json: str = "{}"
+    # Orders two snapshots of the same object (see `supersedes`); not part of what a pass
+    # looks at, so a write that changed nothing we read compares equal.
+    resource_version: str = field(default="", compare=False)
+
+    def supersedes(self, other: ChildSnapshot) -> bool:
+        """Whether this snapshot is at least as new as `other`.
+
+        resourceVersion is opaque by the API conventions, but every etcd-backed API server
+        issues the store's revision, an integer that grows with each write (to any object);
+        when either is not such an integer, this one is taken as newer.
+        """
+        if not (self.resource_version.isdigit() and other.resource_version.isdigit()):
+            return True
+        return int(self.resource_version) >= int(other.resource_version)
 
     def live(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(self.live_json)
@@ -158,6 +172,7 @@ def child_snapshot(body: Mapping[str, Any]) -> ChildSnapshot:
         deployment=_deployment_state(body) if kind == constants.DEPLOYMENT.kind else None,
         scaled_object=_scaled_object_state(body) if kind == constants.SCALED_OBJECT.kind else None,
         live_json=_live_json(body),
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )
 
 
