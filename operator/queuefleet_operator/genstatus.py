@@ -237,11 +237,16 @@ def temporal_reachable(observed: Observed) -> ConditionState:
 
 
 def transition_events(previous_status: Mapping[str, Any], status: Mapping[str, Any]) -> list[Event]:
-    """An event when Ready or AutoscalerReady changes status or reason."""
+    """An event when Ready changes status or reason, and a Warning when AutoscalerReady
+    turns False: that one can be hidden behind a Ready that is False for another reason.
+    AutoscalerReady turning True is not posted on its own; the Ready event that follows
+    says it (each Event is an API write, and a new queue would post two for one news)."""
     before = by_type(previous_status)
     events = []
     for now in status["conditions"]:
         if now["type"] not in (READY, AUTOSCALER_READY):
+            continue
+        if now["type"] == AUTOSCALER_READY and now["status"] != "False":
             continue
         was = before.get(now["type"])
         if was is not None and (was.get("status"), was.get("reason")) == (
