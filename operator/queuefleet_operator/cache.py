@@ -171,7 +171,10 @@ class Cache:
                 return None
             changed = previous != snapshot
             children[snapshot.kind] = snapshot
-        if not (event_type and changed) or self.queue(key) is None:
+        # A watch's listing (no event type: a watch started or re-listed) counts too: a
+        # child that changed while nobody watched it, e.g. KEDA's Ready on a ScaledObject
+        # created before its CRD's watch began.
+        if not changed or self.queue(key) is None:
             return None
         return key
 

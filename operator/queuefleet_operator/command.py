@@ -227,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     from queuefleet_cli.errors import CommandError
 
     from .backlog import BacklogReader
+    from .discovery import Insights, Rediscovery
     from .handlers import post_event, register
     from .kube import KubeApi
     from .peering import PeeringMonitor
@@ -271,13 +272,19 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
     register(registry, config)
+    insights = Insights()  # kopf's picture of the served resources, shared with Rediscovery
     options: dict[str, Any] = {"clusterwide": True}
     if args.namespace:
         options = {"namespaces": args.namespace}
     asyncio.run(
         kopf.operator(
             registry=registry,
-            memo=kopf.Memo(runtime=runtime, peering=monitor),
+            memo=kopf.Memo(
+                runtime=runtime,
+                peering=monitor,
+                rediscovery=Rediscovery(insights=insights, registry=registry),
+            ),
+            insights=insights,
             standalone=args.standalone,
             peering_name=None if args.standalone else args.peering,
             priority=priority,

@@ -92,8 +92,11 @@ class _NoDiffBase(kopf.DiffBaseStorage):
 
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     @kopf.on.startup(registry=registry)
-    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         """Set kopf's rules explicitly rather than rely on defaults nobody remembers."""
+        rediscovery = getattr(memo, "rediscovery", None)
+        if rediscovery is not None:
+            rediscovery.settings = settings
         persistence = settings.persistence
         # No handler needs a finalizer; naming the one earlier versions added lets kopf
         # remove it from existing WorkflowQueues ("no handlers requiring it").
@@ -201,5 +204,16 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
         registry=registry,
     )
     async def crd_event(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-        """KEDA or the Prometheus Operator appearing or leaving changes the children."""
-        _started(memo).crd_seen(event.get("type"), event.get("object") or {})
+        """KEDA or the Prometheus Operator appearing or leaving changes the children; one
+        that appeared is watched as soon as discovery serves it (see `discovery`)."""
+        runtime = _started(memo)
+        body = event.get("object") or {}
+        runtime.crd_seen(event.get("type"), body)
+        rediscovery = getattr(memo, "rediscovery", None)
+        if rediscovery is not None and event.get("type") != "DELETED" and _established(body):
+            runtime.run_in_background(rediscovery.follow(body), name="CRD discovery")
+
+
+def _established(crd: Mapping[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)

@@ -99,3 +99,12 @@ def test_versions_that_are_not_revisions_leave_the_latest_arrival_in_place() -> 
     cache.child_seen("ADDED", scaled_object("b7", ready="True"))
     cache.record_applied(KEY, child_snapshot(scaled_object("a3")), APPLIED)
     assert ready_of(cache) is None
+
+
+def test_a_listing_that_shows_a_change_asks_for_a_pass() -> None:
+    """A watch that starts late (a CRD installed after the operator) lists what changed
+    while nobody watched: KEDA's Ready must reach the status without waiting for a resync."""
+    cache = cache_with_queue()
+    cache.record_applied(KEY, child_snapshot(scaled_object("600")), APPLIED)
+    assert cache.child_seen(None, scaled_object("615", ready="True")) == KEY
+    assert cache.child_seen(None, scaled_object("615", ready="True")) is None  # nothing new
