@@ -238,6 +238,13 @@ class Cache:
             return False
         return state.seen_by_pass == self.pass_inputs(key)
 
+    def temporal_seen_by_pass(self, key: QueueKey) -> bool:
+        """Whether the latest successful pass planned from Temporal's latest answer."""
+        state = self.queue(key)
+        if state is None or state.seen_by_pass is None:
+            return False
+        return state.seen_by_pass.temporal == state.temporal_view()
+
     def worker_failure(self, key: QueueKey) -> WorkerFailure | None:
         failures = self._pod_failures.get(key)
         return failures[min(failures)] if failures else None

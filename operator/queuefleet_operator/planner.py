@@ -82,14 +82,13 @@ def plan(
     )
     if delete:
         touched["deleted"] = [f"{ref.kind} {ref.name}" for ref in delete]
-    events = [
+    changes = tuple(
         Event(type=event_type, reason=reason, message=f"{', '.join(children)} {verb}")
         for change, (event_type, reason, verb) in _CHANGE_EVENTS.items()
         if (children := touched.get(change))
-    ]
+    )
 
     status = queue_status(queue, spec, observed, desired)
-    events.extend(transition_events(observed.previous_status, status))
     return Plan(
         desired=desired,
         hand_over=_replicas_hand_over(desired, observed),
@@ -98,7 +97,8 @@ def plan(
         drifted=tuple(drifted),
         delete=delete,
         status=status,
-        events=tuple(events),
+        changes=changes,
+        transitions=tuple(transition_events(observed.previous_status, status)),
     )
 
 
@@ -234,7 +234,9 @@ def _apply_reason(kind: str, manifest: Manifest, observed: Observed) -> str | Ap
 
 def _paused(queue: QueueIdentity, spec: WorkflowQueueSpec, observed: Observed) -> Plan:
     status = queue_status(queue, spec, observed, desired={})
-    return Plan(status=status, events=tuple(transition_events(observed.previous_status, status)))
+    return Plan(
+        status=status, transitions=tuple(transition_events(observed.previous_status, status))
+    )
 
 
 def _invalid(
@@ -242,4 +244,6 @@ def _invalid(
 ) -> Plan:
     """Leave children alone and say what is wrong."""
     status = invalid_status(queue, observed, message, reason=reason)
-    return Plan(status=status, events=tuple(transition_events(observed.previous_status, status)))
+    return Plan(
+        status=status, transitions=tuple(transition_events(observed.previous_status, status))
+    )

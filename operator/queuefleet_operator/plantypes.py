@@ -47,4 +47,16 @@ class Plan:
     delete: tuple[ChildRef, ...] = ()
     # The complete status to write (the operator writes it only when it differs).
     status: Mapping[str, Any] = field(default_factory=dict)
-    events: tuple[Event, ...] = ()
+    # Events for what the pass changes (children created, updated, repaired, deleted)...
+    changes: tuple[Event, ...] = ()
+    # ...and for conditions `status` moves (see genstatus.transition_events).
+    transitions: tuple[Event, ...] = ()
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return self.changes + self.transitions
+
+    @property
+    def has_work(self) -> bool:
+        """Whether executing it would write anything but the status."""
+        return bool(self.hand_over or self.apply or self.delete)

@@ -4,6 +4,10 @@
 reads), `planner.plan` (pure), `execute` (server-side apply and delete, blocking) and one
 status write when the status changed. A pass stops before any write once the operator is no
 longer the active replica (`is_active`), so a paused replica writes nothing.
+
+When the cache changed during the pass (our applies' responses, a first backlog read,
+KEDA's Ready), the status is planned again from it after the applies: the status then says
+what the pass left, and what it recorded as seen is what its status was computed from.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from .drift import fingerprint
 from .genstatus import invalid_status, transition_events, with_apply_failure
 from .kube import KubeApi, KubeError
 from .metrics import OperatorMetrics
-from .observed import Applied, ChildSnapshot, Observed, child_snapshot
+from .observed import Applied, Observed, child_snapshot
 from .planner import plan, plan_from_body
 from .plantypes import Event, Plan
 from .spec import QueueIdentity, SpecError, parse_spec
@@ -65,9 +69,12 @@ class Reconciler:
         blocking: Blocking,
         is_active: Callable[[], bool] = lambda: True,
         post_event: EventSink | None = None,
+        first_read: Callable[[QueueKey], Awaitable[None]] | None = None,
         clock: Callable[[], datetime],
     ) -> None:
+        """`first_read`: waits, bounded, for a new queue's first backlog read in flight."""
         self._config = config
+        self._first_read = first_read
         self._kube = kube
         self._cache = cache
         self._metrics = metrics
@@ -91,23 +98,29 @@ class Reconciler:
             self._cache.forget_pass(key)
             observed = self.observe(key, state)
             queue, planned = self.plan(body, observed)
-            status = dict(planned.status)
             self._cache.record_verified(key, planned.verified)
-            seen = dict(observed.children)  # what this pass knows of its children
-            failure = await self._execute(key, planned, seen)
+            failure = await self._execute(key, planned)
             if failure is not None:
                 status = with_apply_failure(
-                    status, failure, generation=queue.generation, now=observed.now
+                    planned.status, failure, generation=queue.generation, now=observed.now
                 )
-            await self._write_status(key, state, status)
-            if failure is None and inputs is not None:
-                left = replace(inputs, children=seen, applied=dict(state.applied), status=status)
-                self._cache.mark_seen_by_pass(key, left)
-            for event in planned.events:
-                self._emit(body, event)
-            if failure is not None:
+                await self._write_status(key, state, status)
+                for event in planned.events:
+                    self._emit(body, event)
                 self._emit(body, Event(type="Warning", reason="ApplyFailed", message=failure))
                 raise ApplyFailedError(failure)
+            if planned.has_work and self._first_read is not None:
+                await self._first_read(key)  # read beside the applies, reported with them
+            left = self._cache.pass_inputs(key)
+            final = planned
+            if left != inputs:
+                _, final = self.plan(body, self.observe(key, state))
+            await self._write_status(key, state, final.status)
+            if left is not None and not final.has_work:
+                # Work still to do (a child changed during the pass) stays news.
+                self._cache.mark_seen_by_pass(key, replace(left, status=final.status))
+            for event in planned.changes + final.transitions:
+                self._emit(body, event)
             return planned
         except ApplyFailedError:
             result = "apply-failed"
@@ -134,7 +147,7 @@ class Reconciler:
         if isinstance(resolved, Refusal):
             status = invalid_status(queue, observed, resolved.message, reason=resolved.reason)
             events = transition_events(observed.previous_status, status)
-            return queue, Plan(status=status, events=tuple(events))
+            return queue, Plan(status=status, transitions=tuple(events))
         return queue, plan(queue, resolved, self._config, observed)
 
     def observe(self, key: QueueKey, state: QueueState) -> Observed:
@@ -154,10 +167,8 @@ class Reconciler:
         if not self._is_active():
             raise NotActiveError("paused: another operator replica is active")
 
-    async def _execute(
-        self, key: QueueKey, plan: Plan, seen: dict[str, ChildSnapshot]
-    ) -> str | None:
-        """Hand over, apply and delete as planned, updating `seen` with the results; the
+    async def _execute(self, key: QueueKey, plan: Plan) -> str | None:
+        """Hand over, apply and delete as planned, recording the results in the cache; the
         first failure's message, if any."""
         for manifest in plan.hand_over:
             self._check_active()
@@ -185,8 +196,7 @@ class Reconciler:
                 self._metrics.drift_repairs.labels(kind=kind).inc()
             config_hash = manifest["metadata"]["annotations"][constants.CONFIG_HASH_ANNOTATION]
             applied = Applied(config_hash=config_hash, fingerprint=fingerprint(live, manifest))
-            kept = self._cache.record_applied(key, child_snapshot(live), applied)
-            seen[kept.kind] = kept
+            self._cache.record_applied(key, child_snapshot(live), applied)
         for ref in plan.delete:
             self._check_active()
             try:
@@ -197,7 +207,6 @@ class Reconciler:
                 self._metrics.errors.labels(operation=f"delete-{ref.kind}").inc()
                 return f"deleting {ref.kind} {ref.name} failed: {error}"
             self._cache.record_deleted(key, ref.kind)
-            seen.pop(ref.kind, None)
         return None
 
     async def _write_status(

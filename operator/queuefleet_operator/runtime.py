@@ -43,8 +43,9 @@ _CONCURRENT_BACKLOG_READS = 16
 # inputs changed since the last one (a watch that re-listed): watch events already
 # report drift, so the periodic pass is a safety net, not the main path.
 FULL_RESYNC_INTERVALS = 5
-# A new queue's first pass waits this long at most for its first backlog read, so that
-# its first status already says whether Temporal answers (one status write, not two).
+# A new queue's first pass, its children applied, waits this long at most for its first
+# backlog read (started beside the applies), so that its first status already says
+# whether Temporal answers (one status write, not two).
 _FIRST_READ_WAIT_SECONDS = 2.0
 
 
@@ -82,6 +83,7 @@ class Runtime:
             blocking=self._blocking,
             is_active=self._active.is_set,
             post_event=post_event,
+            first_read=self._wait_for_first_read,
             clock=clock,
         )
         self.backlog = BacklogMonitor(
@@ -96,6 +98,7 @@ class Runtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reads: asyncio.Semaphore | None = None  # bounds backlog reads in flight
         self._reading: set[QueueKey] = set()  # queues whose backlog is being read
+        self._first_reads: dict[QueueKey, asyncio.Task[bool]] = {}  # new queues' first reads
         self._started = False
         if not active:
             self.workqueue.pause()
@@ -213,15 +216,26 @@ class Runtime:
             self._spawn(self._resync(key), name="first backlog read")
 
     async def _first_pass(self, key: QueueKey, trigger: str | None) -> None:
-        """Queue a new queue's first pass once its first backlog read is in, or after
-        `_FIRST_READ_WAIT_SECONDS` (Temporal slow to answer must not hold the children
-        back); a read still running then queues its own pass if it changes the status."""
+        """Queue a new queue's first pass and read its backlog at once: the pass applies
+        the children meanwhile and reports the read with them (`_wait_for_first_read`). A
+        read that came too late for that queues a pass of its own, unless one saw it
+        (other news, a child that changed meanwhile, gets the child debounce's pass)."""
         read = self._spawn(self._read_backlog(key), name="first backlog read")
-        done, _ = await asyncio.wait({read}, timeout=_FIRST_READ_WAIT_SECONDS)
+        self._first_reads[key] = read
         if trigger is not None:
             self.workqueue.add(key, trigger=trigger)
-        if not done and await read:
-            self.workqueue.add(key, trigger="timer")
+        try:
+            changed = await read
+        finally:
+            self._first_reads.pop(key, None)
+        if changed:
+            seen = functools.partial(self.cache.temporal_seen_by_pass, key)
+            self.workqueue.add_unless(key, trigger="timer", unless=seen)
+
+    async def _wait_for_first_read(self, key: QueueKey) -> None:
+        read = self._first_reads.get(key)
+        if read is not None:
+            await asyncio.wait({read}, timeout=_FIRST_READ_WAIT_SECONDS)
 
     def run_in_background(self, coroutine: Any, *, name: str) -> None:
         """Run `coroutine` until the runtime closes (e.g. the peering monitor)."""

@@ -1,11 +1,12 @@
-"""A work queue of keys, as in controller-runtime: add / add_after / get / done.
+"""A work queue of keys, as in controller-runtime: add / add_after / get / done, plus
+add_unless.
 
 A key is waiting at most once however often it is added; a key being processed is not
 handed out again until `done`, and one added meanwhile is queued again at `done` (its pass
 may have started from stale state). `add_after` debounces: additions during the delay share
 one entry, and its `unless` is asked when the delay ends, or, if the key is being processed
-then, at `done` (only then is known what that pass saw). `pause` stops `get` from handing
-out keys (nothing is lost) until `resume`.
+then, at `done` (only then is known what that pass saw); `add_unless` is the same without
+the delay. `pause` stops `get` from handing out keys (nothing is lost) until `resume`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class WorkQueue(Generic[K]):
         self._waiting: dict[K, tuple[str, float]] = {}
         self._processing: set[K] = set()
         self._again: dict[K, str] = {}
-        self._again_unless: dict[K, tuple[str, Callable[[], bool]]] = {}
+        self._again_unless: dict[K, list[tuple[str, Callable[[], bool]]]] = {}
         self._delayed: dict[K, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
         self._running = asyncio.Event()
@@ -66,12 +67,20 @@ class WorkQueue(Generic[K]):
 
         def due() -> None:
             self._delayed.pop(key, None)
-            if unless is not None and key in self._processing:
-                self._again_unless.setdefault(key, (trigger, unless))
-            elif unless is None or not unless():
+            if unless is None:
                 self.add(key, trigger=trigger)
+            else:
+                self.add_unless(key, trigger=trigger, unless=unless)
 
         self._delayed[key] = asyncio.get_running_loop().call_later(delay, due)
+
+    def add_unless(self, key: K, *, trigger: str, unless: Callable[[], bool]) -> None:
+        """Add `key` now unless `unless()`; while `key` is being processed, that is asked at
+        `done` (each such addition for itself: one is dropped only by its own `unless`)."""
+        if key in self._processing:
+            self._again_unless.setdefault(key, []).append((trigger, unless))
+        elif not unless():
+            self.add(key, trigger=trigger)
 
     async def get(self) -> Item[K]:
         """The next key to process (blocks while empty or paused); call `done` after."""
@@ -88,11 +97,14 @@ class WorkQueue(Generic[K]):
     def done(self, key: K) -> None:
         self._processing.discard(key)
         again = self._again.pop(key, None)
-        conditional = self._again_unless.pop(key, None)
+        conditional = self._again_unless.pop(key, [])
         if again is not None:
             self.add(key, trigger=again)
-        elif conditional is not None and not conditional[1]():
-            self.add(key, trigger=conditional[0])
+            return
+        for trigger, unless in conditional:
+            if not unless():
+                self.add(key, trigger=trigger)
+                return
 
     def forget(self, key: K) -> None:
         """Drop a key that no longer exists (waiting, delayed or due again)."""

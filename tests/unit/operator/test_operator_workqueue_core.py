@@ -63,3 +63,23 @@ async def test_a_debounce_ending_during_processing_is_decided_at_done(echo_only:
     queue.done(item.key)
     assert asked == ["asked"]
     assert queue.pending() == ({} if echo_only else {"a": "child"})
+
+
+async def test_conditional_additions_during_processing_are_each_decided_by_their_own() -> None:
+    """A first backlog read the pass already reported must not swallow a child change
+    that arrived meanwhile: each conditional addition is dropped only by its own check."""
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a", trigger="spec")
+    item = await queue.get()
+    queue.add_unless("a", trigger="timer", unless=lambda: True)  # the read was seen
+    queue.add_after("a", trigger="child", delay=0.01, unless=lambda: False)  # news
+    await asyncio.sleep(0.05)
+    queue.done(item.key)
+    assert queue.pending() == {"a": "child"}
+
+
+def test_add_unless_outside_processing_decides_at_once() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_unless("a", trigger="timer", unless=lambda: True)
+    queue.add_unless("b", trigger="timer", unless=lambda: False)
+    assert queue.pending() == {"b": "timer"}
