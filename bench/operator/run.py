@@ -35,10 +35,9 @@ import platform
 import signal
 import statistics
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from queuefleet_operator.config import OperatorConfig
 
 from testbed.cluster import (
     Cluster,
@@ -59,6 +59,9 @@ from testbed.operator import start_operator as testbed_start_operator
 from testbed.process import Process, artifacts_dir
 from testbed.temporal import start_temporal
 
+from .floor import measure_floor
+from .watches import KedaStandIn, ReadyCount
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "k8s" / "crd"
 # Client rate limits high enough that kube-controller-manager's and kube-scheduler's
@@ -70,6 +73,7 @@ CONTROL_PLANE_RATE_LIMITS = tuple(
     for flag in ("kube-api-qps=300", "kube-api-burst=600")
 )
 NAMESPACE = "bench"
+WORKER_IMAGE = OperatorOptions.worker_image  # what the operator is started with
 # Targets by fleet size (issue "operator correctness"); other sizes print no verdict.
 TARGETS_BY_QUEUES: dict[int, dict[str, float]] = {
     500: {
@@ -241,130 +245,6 @@ def apply_at_once(cluster: Cluster, count: int, *, clients: int = 10) -> None:
         list(pool.map(apply, [chunk for chunk in chunks if chunk]))
 
 
-def custom_objects_api(cluster: Cluster) -> Any:
-    """The bench's own client (not the operator's), from the cluster's kubeconfig."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=str(cluster.kubeconfig), client_configuration=configuration
-    )
-    configuration.connection_pool_maxsize = 8
-    return client.CustomObjectsApi(client.ApiClient(configuration))
-
-
-class Watcher:
-    """One watch stream in a thread, re-opened until stopped; `on_event` sees each event.
-
-    The bench watches instead of listing every second: a list of 500 queues every second,
-    each from a new kubectl, cost the API server more CPU than some of what it measured.
-    """
-
-    def __init__(
-        self, api: Any, plural: str, group: str, on_event: Callable[[str, dict[str, Any]], None]
-    ) -> None:
-        self._api, self._plural, self._group, self._on_event = api, plural, group, on_event
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch {plural}", daemon=True)
-
-    def __enter__(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
-
-        version = ""  # where the next stream picks up
-        while not self._stop.is_set():
-            stream = watch.Watch()
-            try:
-                for event in stream.stream(
-                    self._api.list_namespaced_custom_object, self._group, "v1alpha1",
-                    NAMESPACE, self._plural, resource_version=version, timeout_seconds=5,
-                ):  # fmt: skip
-                    body = event["object"]
-                    version = body["metadata"]["resourceVersion"]
-                    self._on_event(event["type"], body)
-                    if self._stop.is_set():
-                        stream.stop()
-            except ApiException as error:
-                if error.status != 410:  # 410 Gone: that version expired; start over
-                    raise
-                version = ""
-
-
-class KedaStandIn:
-    """Marks every new ScaledObject Ready, as KEDA's controller does once it accepts one."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self._api = custom_objects_api(cluster)
-        self._accepted: set[str] = set()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keda stand-in")
-        self._watch = Watcher(self._api, "scaledobjects", "keda.sh", self._seen)
-
-    def __enter__(self) -> KedaStandIn:
-        self._watch.__enter__()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._watch.__exit__()
-        self._pool.shutdown(wait=True)
-
-    def _seen(self, event_type: str, body: dict[str, Any]) -> None:
-        name = body["metadata"]["name"]
-        if event_type == "ADDED" and name not in self._accepted:
-            self._accepted.add(name)
-            self._pool.submit(self._accept, name)
-
-    def _accept(self, name: str) -> None:
-        condition = {
-            "type": "Ready",
-            "status": "True",
-            "reason": "ScaledObjectReady",
-            "message": "ScaledObject is defined correctly and is ready for scaling",
-        }
-        self._api.patch_namespaced_custom_object_status(
-            "keda.sh", "v1alpha1", NAMESPACE, "scaledobjects", name,
-            {"status": {"conditions": [condition]}},
-        )  # fmt: skip
-
-
-class ReadyCount:
-    """How many WorkflowQueues are Ready with their children, from a watch."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self._ready: dict[str, bool] = {}
-        self._lock = threading.Lock()
-        self._watch = Watcher(
-            custom_objects_api(cluster), "workflowqueues", "queuefleet.dev", self._seen
-        )
-
-    def __enter__(self) -> ReadyCount:
-        self._watch.__enter__()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._watch.__exit__()
-
-    def _seen(self, event_type: str, body: dict[str, Any]) -> None:
-        with self._lock:
-            name = body["metadata"]["name"]
-            if event_type == "DELETED":
-                self._ready.pop(name, None)
-            else:
-                self._ready[name] = ready_with_children(body)
-
-    def count(self) -> int:
-        with self._lock:
-            return sum(self._ready.values())
-
-
 def passes_by_trigger(metrics_port: int) -> dict[str, int]:
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
         text = page.read().decode()
@@ -375,16 +255,6 @@ def passes_by_trigger(metrics_port: int) -> dict[str, int]:
                 trigger = sample.labels["trigger"]
                 counts[trigger] = counts.get(trigger, 0) + int(sample.value)
     return counts
-
-
-def ready_with_children(queue: dict[str, Any]) -> bool:
-    status = queue.get("status") or {}
-    children = status.get("children") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    return ready and bool(children.get("deployment")) and bool(children.get("scaledObject"))
 
 
 def list_queues(cluster: Cluster) -> list[dict[str, Any]]:
@@ -499,7 +369,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     workdir = artifacts_dir() / "bench-operator"
     workdir.mkdir(parents=True, exist_ok=True)
     with testbed(workdir) as (cluster, temporal_address):
-        ensure_pod_capacity(cluster, args.queues)
+        ensure_pod_capacity(cluster, 2 * args.queues)  # the operator's pods, then the floor's
         operator, metrics_port = start_operator(
             cluster,
             temporal_address,
@@ -507,8 +377,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             sync_interval=args.sync_interval,
             profile=args.profile,
         )
-        keda = KedaStandIn(cluster)
-        ready_count = ReadyCount(cluster)
+        keda = KedaStandIn(cluster, NAMESPACE)
+        ready_count = ReadyCount(cluster, NAMESPACE)
         try:
             keda.__enter__()
             ready_count.__enter__()
@@ -567,6 +437,21 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             wait_buckets, waits, wait_seconds = histogram(metrics_port, _WAIT_HISTOGRAM)
             peak = peak_rss_mib(pid)
             total_cpu = cpu_seconds(pid)
+
+            print(f"  the floor: the same children for {args.queues} queues, no operator")
+            floor_from = testbed_cpu_seconds()
+            floor = measure_floor(
+                cluster,
+                queue_list(args.queues)["items"],
+                OperatorConfig(temporal_address=temporal_address, worker_image=WORKER_IMAGE),
+                workers=OperatorConfig().workers,
+                timeout=args.timeout,
+            )
+            floor_cpu = {
+                name: round(seconds - floor_from[name], 2)
+                for name, seconds in testbed_cpu_seconds().items()
+            }
+            print(f"  floor: all Deployments available after {floor:.1f}s")
         finally:
             keda.__exit__()
             ready_count.__exit__()
@@ -579,6 +464,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "apply_seconds": round(applied, 2),
         "all_ready_seconds": round(all_ready, 2),
+        "floor": {
+            "all_available_seconds": round(floor, 2),
+            "cpu_seconds": floor_cpu,
+            "note": "the same children applied by the operator's client, no operator: what "
+            "the test bed alone needs on this machine, measured in the same run",
+        },
+        "all_ready_over_floor": round(all_ready / floor, 2),
         "children": children,
         "events_by_reason": events,
         "cpu_seconds_until_all_ready": {
@@ -637,6 +529,8 @@ def verdicts(result: dict[str, Any]) -> list[tuple[str, float, float, str]]:
 
     return [
         ("all Ready with children", result["all_ready_seconds"], target("all_ready_seconds"), "s"),
+        ("floor (no operator)", result["floor"]["all_available_seconds"], math.inf, "s"),
+        ("all Ready / floor", result["all_ready_over_floor"], math.inf, "x"),
         ("passes per queue", result["passes_per_queue_until_all_ready"]["total"], math.inf, ""),
         ("reconcile pass p50", result["reconcile_pass_seconds"]["p50"], math.inf, "s"),
         ("reconcile pass p95", result["reconcile_pass_seconds"]["p95"], target("p95_seconds"), "s"),
@@ -670,6 +564,8 @@ def print_table(result: dict[str, Any]) -> None:
     cpu = result["cpu_seconds_until_all_ready"]
     shares = ", ".join(f"{k} {v}" for k, v in cpu.items() if isinstance(v, float) and k != "note")
     print(f"CPU seconds until all Ready: {shares}")
+    floor_cpu = result["floor"]["cpu_seconds"]
+    print("CPU seconds of the floor: " + ", ".join(f"{k} {v}" for k, v in floor_cpu.items()))
     events = result["events_by_reason"]
     print("events by reason: " + ", ".join(f"{k} {v}" for k, v in events.items()))
 
