@@ -2,8 +2,8 @@
 
 The same children the operator would apply for each queue (its own planner makes them, for
 a queue as the benchmark writes it), applied by the operator's own API client from as many
-threads as it has workers, into a namespace no operator watches; the stand-in KEDA accepts
-the ScaledObjects. Timed until every Deployment has all its replicas available.
+threads as it has workers, into another namespace, with the operator stopped; the stand-in
+KEDA accepts the ScaledObjects. Timed until every Deployment has all its replicas available.
 
 On a small machine the control plane's own work (Deployments, ReplicaSets, pods, their
 statuses) takes most of the time to Ready; the operator's result divided by this floor,
