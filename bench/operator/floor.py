@@ -68,17 +68,18 @@ def measure_floor(
         KedaStandIn(cluster, FLOOR_NAMESPACE),
         AvailableCount(cluster, FLOOR_NAMESPACE) as available,
     ):
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(apply_all, children))
-        deadline = started + timeout
-        while available.count() < len(queues):
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"floor: only {available.count()}/{len(queues)} Deployments available "
-                    f"after {timeout:.0f}s"
-                )
-            time.sleep(0.2)
-        seconds = time.monotonic() - started
-    kube.close()
-    return seconds
+        try:
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(apply_all, children))
+            deadline = started + timeout
+            while available.count() < len(queues):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"floor: only {available.count()}/{len(queues)} Deployments "
+                        f"available after {timeout:.0f}s"
+                    )
+                time.sleep(0.2)
+            return time.monotonic() - started
+        finally:
+            kube.close()

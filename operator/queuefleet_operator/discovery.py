@@ -54,8 +54,9 @@ class Rediscovery:
         group = str(spec.get("group", ""))
         plural = str((spec.get("names") or {}).get("plural", ""))
         name = str(crd.get("metadata", {}).get("name", ""))
-        if self.settings is None or name in self._following or self.watched(group, plural):
-            return self.watched(group, plural)
+        watched = self.watched(group, plural)
+        if watched or self.settings is None or name in self._following:
+            return watched
         self._following.add(name)
         try:
             return await self._follow(group, plural)
